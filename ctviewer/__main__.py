@@ -1,0 +1,5 @@
+"""`python -m ctviewer` runs the command-line interface."""
+
+from ctviewer.cli.main import main
+
+raise SystemExit(main())

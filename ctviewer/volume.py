@@ -1,0 +1,185 @@
+"""The dataclasses that flow between stages: io → Volume → pipeline.detect → Result → ui/report/feedback.
+
+Conventions: arrays are numpy `(z, y, x)`; `Volume.array` is float32 HU for CT (or [0, 1] with
+`is_hu=False` for 8-bit PNG/JPG); spacing is `(z, y, x)` in mm; positions are patient LPS mm, the
+DICOM convention, which SimpleITK uses too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# ---------------------------------------------------------------------------------------------
+# Discovery (headers only)
+
+
+@dataclass
+class SetAside:
+    """A file found while scanning that we will not show, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class SeriesInfo:
+    """One displayable stack, from headers only. `key` is unique even when a DICOM series was
+    split into several stacks (e.g. localizers and the axial volume sharing a SeriesInstanceUID)."""
+
+    key: str
+    series_uid: str | None
+    modality: str
+    description: str
+    files: list[str]  # the files of this stack; a single multi-frame file holds many images
+    n_images: int
+    rows: int
+    cols: int
+    spacing: tuple[float, float, float] | None  # (z, y, x) mm, estimated from headers
+    study_uid: str | None = None
+    patient_id: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    kind: str = "dicom"  # "dicom" | "nifti" | "image" (PNG/JPG) | other SimpleITK formats
+
+
+@dataclass
+class StudyInfo:
+    study_uid: str | None
+    date: str
+    description: str
+    series: list[SeriesInfo] = field(default_factory=list)
+
+
+@dataclass
+class PatientInfo:
+    patient_id: str
+    name: str
+    studies: list[StudyInfo] = field(default_factory=list)
+
+
+@dataclass
+class StudyIndex:
+    """Everything found under a path: patients → studies → series, plus files set aside."""
+
+    root: str
+    patients: list[PatientInfo] = field(default_factory=list)
+    set_aside: list[SetAside] = field(default_factory=list)
+
+    def all_series(self) -> list[SeriesInfo]:
+        return [s for p in self.patients for st in p.studies for s in st.series]
+
+
+# ---------------------------------------------------------------------------------------------
+# Pixels
+
+
+@dataclass
+class Volume:
+    """A 3D image ready to display and analyse; never loses its geometry."""
+
+    array: np.ndarray  # (z, y, x) float32
+    spacing: tuple[float, float, float]  # (z, y, x) mm
+    origin: tuple[float, float, float] = (0.0, 0.0, 0.0)  # LPS mm of voxel (0, 0, 0)
+    direction: np.ndarray = field(default_factory=lambda: np.eye(3))  # columns: x, y, z axes in LPS
+    is_hu: bool = True  # False for 8-bit PNG/JPG scaled to [0, 1]
+    source: str = ""  # file or folder it came from
+    series_uid: str | None = None
+    files: list[str] = field(default_factory=list)  # DICOM files in slice order (for exports)
+    window: tuple[float, float] | None = None  # (center, width) from the file, if it had one
+    meta: dict[str, Any] = field(default_factory=dict)  # PatientName, PatientID, StudyDate, ...
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.array.shape)  # type: ignore[return-value]
+
+    @property
+    def n_slices(self) -> int:
+        return int(self.array.shape[0])
+
+    def index_to_mm(self, z: float, y: float, x: float) -> tuple[float, float, float]:
+        """Voxel index (z, y, x) → patient LPS position in mm."""
+        offset = self.direction @ (np.array([x, y, z], dtype=float) * np.array(self.spacing[::-1]))
+        return tuple(float(v) for v in np.asarray(self.origin) + offset)  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------------------------
+# Detection
+
+
+@dataclass
+class ModelInfo:
+    """What produced a Result (goes into results.json, reports and feedback rows)."""
+
+    name: str
+    version: str
+    threshold: float
+    device: str = "cpu"
+
+
+@dataclass
+class Finding:
+    """One segmented region of the anomaly map. `id` is its label in `Result.labels`."""
+
+    id: int
+    slice_start: int
+    slice_end: int  # inclusive
+    bbox: tuple[int, int, int, int, int, int]  # z0, y0, x0, z1, y1, x1 voxels (end exclusive)
+    centroid_mm: tuple[float, float, float]  # patient LPS
+    voxels: int
+    size_mm3: float | None  # volume for 3D series
+    area_mm2: float | None  # area for a single image
+    peak: float
+    mean: float
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id,
+            "slice_start": self.slice_start,
+            "slice_end": self.slice_end,
+            "bbox": list(self.bbox),
+            "centroid_mm": [round(v, 2) for v in self.centroid_mm],
+            "voxels": self.voxels,
+            "peak": round(self.peak, 6),
+            "mean": round(self.mean, 6),
+        }
+        if self.size_mm3 is not None:
+            data["size_mm3"] = round(self.size_mm3, 2)
+        if self.area_mm2 is not None:
+            data["area_mm2"] = round(self.area_mm2, 2)
+        return data
+
+
+@dataclass
+class Result:
+    """The outcome of `pipeline.detect` for one Volume. Decision support, not a diagnosis."""
+
+    source: str
+    series_uid: str | None
+    model: ModelInfo
+    score: float  # series/image score (MAE-based)
+    threshold: float
+    abnormal: bool  # score > threshold: "flagged for review"
+    slice_scores: np.ndarray  # (z,)
+    anomaly_map: np.ndarray  # (z, y, x) float32, filtered, at the volume's resolution
+    labels: np.ndarray  # (z, y, x) int32, 0 = background, k = Finding.id
+    findings: list[Finding] = field(default_factory=list)
+
+    def to_json(self, map_path: str | None = None) -> dict[str, Any]:
+        """One item of results.json (see the architecture doc)."""
+        item: dict[str, Any] = {
+            "source": self.source,
+            "slices": int(self.anomaly_map.shape[0]),
+            "score": float(self.score),
+            "threshold": float(self.threshold),
+            "abnormal": bool(self.abnormal),
+            "slice_scores": [round(float(s), 6) for s in self.slice_scores],
+            "findings": [f.to_json() for f in self.findings],
+        }
+        if self.series_uid:
+            item["series_uid"] = self.series_uid
+        if map_path is not None:
+            item["map"] = map_path
+        return item
