@@ -34,7 +34,7 @@ def _setup_fingerprint() -> str:
 
 def ensure_environment() -> None:
     """Create the virtual environment and install the project if it is missing or stale."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - run.py runs on any python3
         sys.exit(f"ctviewer needs Python 3.11 or newer (this is {sys.version.split()[0]})")
     fingerprint = _setup_fingerprint()
     if STAMP.exists() and STAMP.read_text() == fingerprint:
@@ -42,8 +42,10 @@ def ensure_environment() -> None:
     if not PYTHON.exists():
         print(f"[setup] creating {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    print("[setup] installing ctviewer and its pinned dependencies (first run takes a few minutes)",
-          flush=True)
+    print(
+        "[setup] installing ctviewer and its pinned dependencies (first run takes a few minutes)",
+        flush=True,
+    )
     pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
     subprocess.run([*pip, "-c", str(ROOT / "constraints.txt"), "-e", f"{ROOT}[dev]"], check=True)

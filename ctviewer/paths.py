@@ -25,7 +25,10 @@ def resources_dir() -> Path:
 def user_data_dir() -> Path:
     """Feedback DB, trained models, the demo study and logs live here (created on demand)."""
     override = os.environ.get("CTVIEWER_HOME")
-    path = Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    if override:
+        path = Path(override)
+    else:
+        path = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -1,4 +1,6 @@
-"""The dataclasses that flow between stages: io → Volume → pipeline.detect → Result → ui/report/feedback.
+"""The dataclasses that flow between stages.
+
+io → Volume → pipeline.detect → Result → ui / report / feedback.
 
 Conventions: arrays are numpy `(z, y, x)`; `Volume.array` is float32 HU for CT (or [0, 1] with
 `is_hu=False` for 8-bit PNG/JPG); spacing is `(z, y, x)` in mm; positions are patient LPS mm, the

@@ -13,7 +13,9 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(autouse=True)
-def ctviewer_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def ctviewer_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """Every test gets its own CTVIEWER_HOME so no test touches the real user data dir."""
     home = tmp_path_factory.mktemp("ctviewer_home")
     monkeypatch.setenv("CTVIEWER_HOME", str(home))
@@ -22,7 +24,7 @@ def ctviewer_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """`../shared/data` beside the checkout; tests using it skip with a reason where it is absent."""
+    """`../shared/data` beside the checkout; tests using it skip with a reason if absent."""
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent")
     return SHARED_DATA
