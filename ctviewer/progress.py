@@ -35,3 +35,10 @@ def check_cancel(cancel: CancelFlag | None) -> None:
     """Raise `Cancelled` if the flag was set."""
     if cancel is not None and cancel.is_set():
         raise Cancelled()
+
+
+def subrange(progress: ProgressFn | None, start: float, end: float) -> ProgressFn | None:
+    """Map a sub-job's progress [0, 1] onto [start, end] of the caller's."""
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(start + (end - start) * fraction, message)

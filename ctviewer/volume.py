@@ -136,6 +136,14 @@ class Finding:
     peak: float
     mean: float
 
+    def size_text(self) -> str:
+        """`526 mm³` for a series, `40 mm²` for a single image."""
+        if self.size_mm3 is not None:
+            return f"{self.size_mm3:.0f} mm³"
+        if self.area_mm2 is not None:
+            return f"{self.area_mm2:.0f} mm²"
+        return f"{self.voxels} voxels"
+
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "id": self.id,
@@ -168,6 +176,23 @@ class Result:
     anomaly_map: np.ndarray  # (z, y, x) float32, filtered, at the volume's resolution
     labels: np.ndarray  # (z, y, x) int32, 0 = background, k = Finding.id
     findings: list[Finding] = field(default_factory=list)
+
+    def verdict(self) -> tuple[str, str]:
+        """(headline, detail), worded as decision support; the viewer and the report show these.
+
+        The series score against its threshold decides "flagged"; regions found in the map while
+        the score stays below it are still listed for a look."""
+        n = len(self.findings)
+        side = "above" if self.abnormal else "not above"
+        detail = (
+            f"Series score {self.score:.4g} ({side} the series threshold {self.threshold:.4g}); "
+            f"{n} region{'s' if n != 1 else ''} above the map threshold."
+        )
+        if self.abnormal:
+            return "Flagged for review", detail
+        if n:
+            return "Not flagged; regions listed below for a look", detail
+        return "No region above threshold", detail
 
     def to_json(self, map_path: str | None = None) -> dict[str, Any]:
         """One item of results.json (see the architecture doc)."""

@@ -21,6 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="CT viewer with autoencoder anomaly detection (decision support only).",
     )
     parser.add_argument("--version", action="version", version=f"ctviewer {__version__}")
+    parser.add_argument(
+        "--self-test", action="store_true", help="check that this installation is whole, then exit"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     import importlib
 
@@ -33,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.self_test:
+        from ctviewer.selftest import run_self_test
+
+        return run_self_test()
     if not getattr(args, "func", None):
         # bare `ctviewer` opens the viewer when that command exists
         if "open" in parser._subparsers._group_actions[0].choices:  # type: ignore[union-attr]
@@ -45,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     except CTViewerError as error:
         print(f"ctviewer: error: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # e.g. `ctviewer info ... | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("ctviewer: interrupted", file=sys.stderr)
         return 130

@@ -1,1 +1,63 @@
-"""ctviewer.io"""
+"""Finding and reading images — no Qt, no torch.
+
+`discover(path)` indexes a file, folder or DICOMDIR from headers only; `load_series(info)` reads one
+indexed series; `load_volume(path_or_series)` does both for callers that just want a Volume.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ctviewer.errors import InputError
+from ctviewer.io.dicom import read_series
+from ctviewer.io.discover import discover
+from ctviewer.io.files import kind_of, read_file
+from ctviewer.progress import CancelFlag, ProgressFn, report, subrange
+from ctviewer.volume import SeriesInfo, StudyIndex, Volume
+
+__all__ = ["discover", "load_series", "load_volume", "pick_series", "read_file", "read_series"]
+
+
+def load_series(
+    info: SeriesInfo, progress: ProgressFn | None = None, cancel: CancelFlag | None = None
+) -> Volume:
+    """Read one series found by `discover`, whatever its kind."""
+    if info.kind == "dicom":
+        return read_series(info, progress, cancel)
+    volume = read_file(info.files[0])
+    report(progress, 1.0, "loaded")
+    return volume
+
+
+def pick_series(index: StudyIndex) -> SeriesInfo:
+    """The series to open when the user gave a whole folder: the largest CT volume."""
+    candidates = index.all_series()
+    if not candidates:
+        reasons = sorted({item.reason for item in index.set_aside})
+        detail = f" ({len(index.set_aside)} files set aside: {'; '.join(reasons[:3])})"
+        raise InputError("no image to show" + (detail if reasons else ""), index.root)
+    return max(candidates, key=lambda s: (s.modality == "CT", s.kind == "dicom", s.n_images))
+
+
+def load_volume(
+    path_or_series: str | Path | SeriesInfo,
+    progress: ProgressFn | None = None,
+    cancel: CancelFlag | None = None,
+) -> Volume:
+    """A Volume from a file, a folder (its largest CT series, said in the warnings) or a series."""
+    if isinstance(path_or_series, SeriesInfo):
+        return load_series(path_or_series, progress, cancel)
+    path = Path(path_or_series)
+    if path.is_file() and kind_of(path) is not None:
+        return read_file(path)
+    index = discover(path, subrange(progress, 0.0, 0.1), cancel)
+    chosen = pick_series(index)
+    volume = load_series(chosen, subrange(progress, 0.1, 1.0), cancel)
+    others = len(index.all_series()) - 1
+    if others:
+        volume.warnings.insert(
+            0,
+            f"{others + 1} series found; loaded the largest CT series "
+            f"'{chosen.description}' ({chosen.n_images} images)",
+        )
+    return volume

@@ -1,0 +1,229 @@
+"""Simulated review → learn → before/after metrics on dev images the feedback never touched.
+
+For each data set: train a base model on `train/` normals with the engine's recipe for it; for
+each of `--splits` random stratified splits of `dev/` in two halves, let a simulated radiologist
+review the first half through the feedback store (accept every finding on an abnormal image — or
+accept the image when nothing was found —, reject every finding on a normal one, and mark normal
+images normal), run `learn_from_feedback`, and compare accuracy (at each model's own threshold)
+and AUROC on the second half; report each split and the mean.
+
+    .venv/bin/python benchmarks/simulate_review.py --dataset head covid --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "anomaly"
+DATASETS = {  # folder, train normals, dev normals, dev abnormals, the engine's training recipe
+    "head": ("head_ct_hemorrhage", "train/normal", "dev/normal", "dev/hemorrhage", "head-ct"),
+    "covid": ("covid_ct", "train/noncovid", "dev/noncovid", "dev/covid", "default"),
+}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+
+
+def images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def halves(items: list[tuple[Path, int]], seed: int) -> tuple[list, list]:
+    """Stratified random halves (review, test) of (path, label) pairs."""
+    rng = np.random.default_rng(seed)
+    review, test = [], []
+    for label in (0, 1):
+        group = [it for it in items if it[1] == label]
+        order = rng.permutation(len(group))
+        cut = len(group) // 2
+        review += [group[i] for i in order[:cut]]
+        test += [group[i] for i in order[cut:]]
+    return review, test
+
+
+def evaluate(model, items: list[tuple[Path, int]]) -> dict:
+    from ctviewer.feedback.validation import metrics
+    from ctviewer.pipeline import detect, load_inputs
+
+    scores = [detect(next(load_inputs([path])), model).score for path, _ in items]
+    labels = np.array([label for _, label in items])
+    return metrics(np.asarray(scores), labels, model.threshold)
+
+
+def simulate_review(store, model, items: list[tuple[Path, int]], reviewer: str) -> dict:
+    """The simulated radiologist; returns how many decisions of each kind it recorded."""
+    from ctviewer.pipeline import detect, load_inputs
+
+    counts = {"accept": 0, "reject": 0, "normal": 0, "missed": 0}
+    for path, label in items:
+        result = detect(next(load_inputs([path])), model)
+        if label == 1:
+            for finding in result.findings:
+                store.record(result, finding, "accept", reviewer)
+                counts["accept"] += 1
+            if not result.findings:
+                store.record(result, None, "accept", reviewer, comment="missed by the model")
+                counts["missed"] += 1
+        else:
+            for finding in result.findings:
+                store.record(result, finding, "reject", reviewer)
+                counts["reject"] += 1
+            store.record(result, None, "normal", reviewer)
+            counts["normal"] += 1
+    return counts
+
+
+def base_model(name: str, args: argparse.Namespace, workdir: Path) -> tuple[Path, float]:
+    """The base model trained on `train/` normals, kept in the work dir and reused if there."""
+    from ctviewer.model.checkpoint import save_model
+    from ctviewer.model.train import recipe, train_model
+
+    folder, train_dir, _, _, recipe_name = DATASETS[name]
+    recipe_name = args.recipe or recipe_name
+    config = replace(recipe(recipe_name), device="cpu")
+    if args.base_epochs is not None:
+        config = replace(config, epochs=args.base_epochs)
+    path = workdir / f"{name}_{recipe_name}_e{config.epochs}.pt"
+    if path.is_file():
+        return path, 0.0
+    start = time.perf_counter()
+    save_model(train_model([DATA / folder / train_dir], config), path)
+    return path, time.perf_counter() - start
+
+
+def run_split(name: str, base_path: Path, seed: int, args, workdir: Path) -> dict:
+    """Review one half of dev (split `seed`), learn, and measure on the other half."""
+    from ctviewer.feedback.learn import LearnConfig, learn_from_feedback
+    from ctviewer.feedback.store import FeedbackStore
+    from ctviewer.model.checkpoint import load_model
+
+    folder, train_dir, normal_dir, abnormal_dir, _ = DATASETS[name]
+    root = DATA / folder
+    home = workdir / f"{name}_split{seed}"
+    shutil.rmtree(home, ignore_errors=True)
+    os.environ["CTVIEWER_HOME"] = str(home)  # a fresh feedback store per split
+    dev = [(p, 0) for p in images(root / normal_dir)]
+    dev += [(p, 1) for p in images(root / abnormal_dir)]
+    review, test = halves(dev, seed)
+    base = load_model(base_path, device="cpu")
+    before = evaluate(base, test)
+    store = FeedbackStore()
+    decisions = simulate_review(store, base, review, "simulated radiologist")
+    start = time.perf_counter()
+    outcome = learn_from_feedback(
+        store,
+        base_path,
+        home / "learned.pt",
+        config=LearnConfig(epochs=args.learn_epochs, device="cpu"),
+        replay=[root / train_dir],
+    )
+    learn_s = time.perf_counter() - start
+    after = evaluate(load_model(outcome.path, device="cpu"), test)
+    extra = (
+        {"control": control(base, base_path, root / train_dir, args, test)} if args.control else {}
+    )
+    return {
+        **extra,
+        "split": seed,
+        "review_images": len(review),
+        "test_images": len(test),
+        "decisions": decisions,
+        "before": before,
+        "after": after,
+        "accuracy_gain_points": round(100 * (after["accuracy"] - before["accuracy"]), 1),
+        "active": after if outcome.promoted else before,  # what the user has after the guard
+        "promoted": outcome.promoted,
+        "reason": outcome.reason,
+        "threshold": [outcome.parent_threshold, outcome.threshold],
+        "validation": outcome.metrics,
+        "counts": outcome.counts,
+        "learn_s": round(learn_s, 1),
+    }
+
+
+def control(base, base_path: Path, train_dir: Path, args, test: list) -> dict:
+    """The same fine-tuning on the original normals only, without any feedback: how much of the
+    change is just more training."""
+    from ctviewer.feedback.learn import LearnConfig, fine_tune_config
+    from ctviewer.model.train import train_model
+
+    config = fine_tune_config(base, LearnConfig(epochs=args.learn_epochs, device="cpu"))
+    return evaluate(train_model([train_dir], config, init_from=base_path), test)
+
+
+def run(name: str, args: argparse.Namespace, workdir: Path) -> dict:
+    base_path, base_train_s = base_model(name, args, workdir)
+    splits = []
+    for seed in range(args.seed, args.seed + args.splits):
+        splits.append(run_split(name, base_path, seed, args, workdir))
+        r = splits[-1]
+        print(
+            f"{name} split {seed}: accuracy {r['before']['accuracy']} -> {r['after']['accuracy']}"
+            f" ({r['accuracy_gain_points']:+} points), AUROC {r['before']['auroc']}"
+            f" -> {r['after']['auroc']} on {r['test_images']} untouched dev images;"
+            f" promoted={r['promoted']} ({r['reason']})",
+            flush=True,
+        )
+
+    def mean(when: str, key: str) -> float:
+        return round(float(np.mean([r[when][key] for r in splits])), 4)
+
+    summary = {
+        f"{key}_{when}": mean(when, key)
+        for key in ("accuracy", "auroc", "balanced_accuracy")
+        for when in ("before", "after", "active") + (("control",) if args.control else ())
+    }
+    summary["accuracy_gain_points"] = round(
+        100 * (summary["accuracy_after"] - summary["accuracy_before"]), 1
+    )
+    summary["promoted"] = sum(r["promoted"] for r in splits)
+    print(f"{name} mean over {len(splits)} splits: {summary}", flush=True)
+    return {
+        "dataset": name,
+        "base_train_s": round(base_train_s, 1),
+        "summary": summary,
+        "splits": splits,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", nargs="+", choices=sorted(DATASETS), default=["head"])
+    parser.add_argument("--recipe", default=None, help="base recipe for every data set")
+    parser.add_argument("--base-epochs", type=int, default=None, help="default: the recipe's")
+    parser.add_argument("--learn-epochs", type=int, default=None, help="default: a fifth of base")
+    parser.add_argument("--seed", type=int, default=0, help="first split's seed")
+    parser.add_argument("--splits", type=int, default=3, help="review/test splits of dev")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep base models here")
+    parser.add_argument("--control", action="store_true", help="also fine-tune without feedback")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args()
+    if not DATA.is_dir():
+        print(f"data folder {DATA} is absent", file=sys.stderr)
+        return 1
+    import torch
+
+    torch.set_num_threads(args.threads)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        for name in args.dataset:
+            results.append(run(name, args, workdir))
+    print(json.dumps(results, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Residual → filtered anomaly map, and the slice scores read from it (numpy only, no torch).
+
+The residual |input - reconstruction| is averaged over the centre slice's channels, restricted to
+the body mask eroded so that the body outline does not light up, median-filtered to drop isolated
+pixels and lightly smoothed. Slice scores are MAE-style statistics of the filtered map inside the
+mask: the mean of its top `percent` % (the default) or the plain mean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from ctviewer.anomaly.score import top_percent_mean
+
+SLICE_SCORES = ("top_percent", "mae")
+RESIDUALS = ("abs", "positive")
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """How residuals become maps and scores; stored in every checkpoint."""
+
+    residual: str = "abs"  # "abs", or "positive": only where the input is brighter (bleeds)
+    edge: float = 0.0  # > 0: divide the residual by 1 + |gradient of the reconstruction| / edge
+    erode_px: int = 3  # erosion of the body mask at model resolution
+    median: int = 3  # median filter size (pixels at model resolution; 1 = off)
+    sigma: float = 1.0  # Gaussian smoothing (pixels at model resolution; 0 = off)
+    slice_score: str = "top_percent"  # or "mae": mean of the map inside the mask
+    percent: float = 1.0  # for top_percent
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Scoring:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def residual(images: np.ndarray, recon: np.ndarray, scoring: Scoring) -> np.ndarray:
+    """Per-pixel residual (n, s, s), averaged over channels. With `edge`, the residual is damped
+    where the reconstruction itself has an edge: the model knows an organ border is there but
+    not exactly where, while a lesion it refuses to draw has no edge in the reconstruction."""
+    diff = images - recon
+    diff = np.clip(diff, 0.0, None) if scoring.residual == "positive" else np.abs(diff)
+    if scoring.edge > 0:
+        gy, gx = np.gradient(recon, axis=(-2, -1))
+        diff = diff / (1.0 + np.hypot(gy, gx) / scoring.edge)
+    return diff.mean(axis=1)
+
+
+def score_mask(body: np.ndarray, scoring: Scoring) -> np.ndarray:
+    """The eroded body mask (n, s, s) where the map may be non-zero."""
+    if scoring.erode_px <= 0:
+        return body.copy()
+    structure = np.zeros((3, 3, 3), dtype=bool)
+    structure[1] = ndimage.generate_binary_structure(2, 1)  # erode within each slice only
+    return ndimage.binary_erosion(body, structure, iterations=scoring.erode_px)
+
+
+def anomaly_map(residual: np.ndarray, mask: np.ndarray, scoring: Scoring) -> np.ndarray:
+    """Filtered map (n, s, s) from a residual (n, s, s) and the eroded mask."""
+    out = np.where(mask, residual, 0.0).astype(np.float32)
+    if scoring.median > 1:
+        out = ndimage.median_filter(out, size=(1, scoring.median, scoring.median))
+    if scoring.sigma > 0:
+        out = ndimage.gaussian_filter(out, sigma=(0, scoring.sigma, scoring.sigma))
+    return np.where(mask, out, 0.0).astype(np.float32)
+
+
+def slice_scores(maps: np.ndarray, mask: np.ndarray, scoring: Scoring) -> np.ndarray:
+    """One score per slice from its filtered map inside the mask (0 for an empty mask)."""
+    scores = np.zeros(maps.shape[0], dtype=np.float32)
+    for i, (m, inside) in enumerate(zip(maps, mask, strict=True)):
+        values = m[inside]
+        if values.size == 0:
+            continue
+        if scoring.slice_score == "mae":
+            scores[i] = float(values.mean())
+        else:
+            scores[i] = top_percent_mean(values, scoring.percent)
+    return scores
+
+
+def series_score(scores: np.ndarray) -> float:
+    """A series is as unusual as its most unusual slice."""
+    return float(np.max(scores)) if scores.size else 0.0

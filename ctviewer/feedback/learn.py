@@ -1,0 +1,370 @@
+"""Incremental learning: the reviewers' decisions make a new model version.
+
+1. The latest decisions become a training pool and labelled images (`pool.py` states the rule:
+   rejected findings' slices and images marked normal join the normal pool; accepted findings make
+   labelled positives and never enter it).
+2. Labelled images are split, deterministically by a hash of their UID/source, into a learning fold
+   and a validation fold (`validation_fraction`); the original training normals ("replay", given,
+   or inherited from the parent version's lineage) likewise into replay and held-back normals.
+3. The model is fine-tuned from its checkpoint (`train_model(init_from=...)`, with the recipe
+   recorded in its metadata, a fifth of its epochs and of its learning rate) on the learning
+   fold's normal pool, oversampled, mixed with the replay normals so that nothing learned before
+   is forgotten.
+4. The threshold is recalibrated on labelled images: Youden's J when both labels are present
+   (halfway to the next score, for a margin); with reviewed normals only, at least the target
+   specificity on them; otherwise the engine's calibration on held-back normals is kept.
+5. Guarded promotion: on the validation set (held-back normals + the validation fold) the new
+   model, with its threshold from the learning fold only, must not be worse than its parent:
+   balanced accuracy (mean of sensitivity and specificity, each model at its own threshold) not
+   lower, AUROC not lower by more than `max_auroc_drop`. Balanced, because the set's prevalence
+   is an artefact of how many normals were held back, not the clinic's. Passing, it becomes the
+   active version; failing, it is kept (listed, promotable by hand) with the reason.
+6. Having validated the procedure, the threshold the new version ships with is recalibrated on
+   every reviewed image (both folds): small review sets need every label they have.
+
+The checkpoint is written atomically (temp file + rename), after the last cancel check, so a
+cancelled run leaves no model file behind. File paths (replay, decided images) are kept in the
+feedback database's lineage only, never in the checkpoint, which may be shared.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ctviewer import paths
+from ctviewer.errors import CTViewerError, InputError
+from ctviewer.feedback import versions
+from ctviewer.feedback.pool import Labelled, Region, TrainingPool, build_pool
+from ctviewer.feedback.store import FeedbackStore
+from ctviewer.feedback.validation import guard, hold_out, metrics, recalibrate, split_labelled
+from ctviewer.model.autoencoder import AnomalyModel
+from ctviewer.model.checkpoint import load_model, save_model
+from ctviewer.model.train import TrainConfig, train_model
+from ctviewer.pipeline import detect, load_inputs
+from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report
+from ctviewer.volume import Volume
+
+
+@dataclass
+class LearnConfig:
+    """Fine-tuning and promotion settings."""
+
+    epochs: int | None = None  # None: a fifth of the parent's training epochs (at least 5)
+    learning_rate_scale: float = 0.2  # of the parent's training learning rate
+    pool_share: float = 0.5  # feedback normals are oversampled to about this share of replay
+    max_pool_repeat: int = 8
+    validation_fraction: float = 0.3  # of labelled images and of replay normals
+    target_specificity: float = 0.95
+    max_auroc_drop: float = 0.02
+    device: str = "auto"
+    seed: int = 0
+
+
+@dataclass
+class LearnOutcome:
+    """What `learn_from_feedback` made, and whether it was promoted (and why)."""
+
+    version: str
+    path: str
+    parent: str
+    promoted: bool
+    reason: str
+    threshold: float
+    parent_threshold: float
+    metrics: dict[str, Any]  # {"parent": {...}, "new": {...}} on the validation set
+    counts: dict[str, int]
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def summary(self) -> str:
+        state = "promoted (now active)" if self.promoted else "kept, NOT promoted"
+        old, new = self.metrics.get("parent", {}), self.metrics.get("new", {})
+        lines = [
+            f"new model version {self.version} ({state}): {self.reason}",
+            f"  file: {self.path}",
+            f"  parent {self.parent}:"
+            f" threshold {self.parent_threshold:.4g} -> {self.threshold:.4g}",
+            f"  validation balanced accuracy {old.get('balanced_accuracy')}"
+            f" -> {new.get('balanced_accuracy')},"
+            f" AUROC {old.get('auroc')} -> {new.get('auroc')}",
+            "  " + ", ".join(f"{k} {v}" for k, v in self.counts.items()),
+        ]
+        return "\n".join(lines + [f"  warning: {w}" for w in self.warnings])
+
+
+def _key(volume: Volume) -> str:
+    return volume.series_uid or volume.source
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+class _Reader:
+    """Loads decided images once each; skips (with a warning) those that cannot be read any more
+    and those of another kind than the model's (CT in HU vs 8-bit images)."""
+
+    def __init__(self, cancel: CancelFlag | None, is_hu: bool) -> None:
+        self.cancel = cancel
+        self.is_hu = is_hu
+        self.cache: dict[str, Volume | None] = {}
+        self.warnings: list[str] = []
+
+    def volume(self, source: str, series_uid: str | None) -> Volume | None:
+        key = series_uid or source
+        if key not in self.cache:
+            volume = self._load(source, series_uid)
+            if volume is not None and volume.is_hu != self.is_hu:
+                self.warnings.append(f"skipped {source}: not the kind of image this model reads")
+                volume = None
+            self.cache[key] = volume
+        return self.cache[key]
+
+    def _load(self, source: str, series_uid: str | None) -> Volume | None:
+        try:
+            for volume in load_inputs([source], cancel=self.cancel):
+                if series_uid is None or volume.series_uid == series_uid:
+                    return volume
+        except InputError as error:
+            self.warnings.append(f"skipped a decided image that cannot be read: {error}")
+            return None
+        self.warnings.append(f"skipped {source}: series {series_uid} not found there any more")
+        return None
+
+    def region(self, region: Region) -> Volume | None:
+        volume = self.volume(region.source, region.series_uid)
+        if volume is None or region.slices is None:
+            return volume
+        start, end = region.slices
+        return dataclasses.replace(
+            volume,
+            array=volume.array[start : end + 1],
+            origin=volume.index_to_mm(start, 0, 0),
+            files=volume.files[start : end + 1],
+        )
+
+
+# -- scoring --------------------------------------------------------------------------------
+
+
+def _scores(model: AnomalyModel, volumes: list[Volume], cancel: CancelFlag | None) -> np.ndarray:
+    out = []
+    for volume in volumes:
+        check_cancel(cancel)
+        out.append(detect(volume, model).score)
+    return np.asarray(out, dtype=float)
+
+
+# -- the job --------------------------------------------------------------------------------
+
+
+def _span(progress: ProgressFn | None, start: float, stop: float) -> ProgressFn:
+    return lambda fraction, message: report(progress, start + (stop - start) * fraction, message)
+
+
+def _replay_sources(base_path: Path, replay: Sequence[str | Path] | None, store) -> list[str]:
+    """Replay given, else inherited from the registered version whose file is `base_path`."""
+    if replay is not None:
+        return [str(p) for p in replay]
+    for version in versions.list_versions(store):
+        if Path(version.path) == base_path.resolve():
+            return list(version.lineage.get("replay", []))
+    return []
+
+
+@dataclass
+class _Material:
+    """Everything the fine-tuning and the validation read, split into folds."""
+
+    normals: list[Volume]  # feedback normal pool (learning fold and unlabelled regions)
+    replay: list[Volume]  # original training normals to mix in
+    held_normals: list[Volume]  # original training normals kept for validation
+    learning: list[Labelled]
+    validation: list[Labelled]
+
+
+def _gather(pool: TrainingPool, replay_sources: list[str], reader: _Reader, config) -> _Material:
+    learning, validation = split_labelled(pool.labelled, config.validation_fraction)
+    held_out = {i.item_key for i in validation}
+    normals = [reader.region(r) for r in pool.normal if r.item_key not in held_out]
+    replay = list(load_inputs(replay_sources, cancel=reader.cancel))
+    held_keys = hold_out([_key(v) for v in replay], config.validation_fraction)
+    if not replay_sources:
+        reader.warnings.append("no replay of the original training normals: forgetting is likely")
+    return _Material(
+        normals=[v for v in normals if v is not None],
+        replay=[v for v in replay if _key(v) not in held_keys],
+        held_normals=[v for v in replay if _key(v) in held_keys],
+        learning=learning,
+        validation=validation,
+    )
+
+
+def fine_tune_config(base: AnomalyModel, config: LearnConfig) -> TrainConfig:
+    """The recipe the parent was trained with (from its metadata), shorter and gentler."""
+    recorded = base.metadata.get("training", {}).get("config", {})
+    known = {k: v for k, v in recorded.items() if k in TrainConfig.__dataclass_fields__}
+    known.pop("preprocessing", None)
+    known.pop("scoring", None)
+    parent = TrainConfig(**known)
+    epochs = config.epochs if config.epochs is not None else max(5, round(parent.epochs / 5))
+    return dataclasses.replace(
+        parent,
+        epochs=epochs,
+        learning_rate=parent.learning_rate * config.learning_rate_scale,
+        device=config.device,
+        seed=config.seed,
+        name=str(base.metadata.get("name", parent.name)),
+    )
+
+
+def _fine_tune(
+    base: AnomalyModel, base_path: Path, material: _Material, config: LearnConfig, progress, cancel
+) -> tuple[AnomalyModel, int]:
+    """The fine-tuned model, and how often each feedback normal was repeated."""
+    if not material.normals and not material.replay:
+        raise CTViewerError("nothing to fine-tune on: no normal images in the feedback or replay")
+    repeat = 1
+    if material.normals and material.replay:
+        wanted = config.pool_share * len(material.replay) / len(material.normals)
+        repeat = int(min(config.max_pool_repeat, max(1, round(wanted))))
+    train_config = fine_tune_config(base, config)
+    model = train_model(
+        material.normals * repeat,
+        train_config,
+        progress=progress,
+        cancel=cancel,
+        init_from=base_path,
+        extra_normals=material.replay,
+    )
+    return model, repeat
+
+
+def _labelled_scores(model: AnomalyModel, items: list[Labelled], reader: _Reader):
+    pairs = [(reader.volume(i.source, i.series_uid), i.label) for i in items]
+    pairs = [(v, label) for v, label in pairs if v is not None]
+    scores = _scores(model, [v for v, _ in pairs], reader.cancel)
+    return scores, np.array([label for _, label in pairs], dtype=int)
+
+
+def _calibrate(model: AnomalyModel, items: list[Labelled], reader: _Reader, config):
+    """The threshold from reviewed images' scores under `model` (see `recalibrate`)."""
+    scores, labels = _labelled_scores(model, items, reader)
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    return recalibrate(pos, neg, model.threshold, config.target_specificity)
+
+
+def _validate(
+    base: AnomalyModel, model: AnomalyModel, threshold: float, material: _Material, reader
+) -> dict[str, dict[str, Any]]:
+    """Metrics of the parent and the new model on held-back normals + the validation fold."""
+    out = {}
+    for name, m, t in (("parent", base, base.threshold), ("new", model, threshold)):
+        scores, labels = _labelled_scores(m, material.validation, reader)
+        scores = np.r_[scores, _scores(m, material.held_normals, reader.cancel)]
+        labels = np.r_[labels, np.zeros(len(material.held_normals), dtype=int)]
+        out[name] = metrics(scores, labels, t)
+    return out
+
+
+def learn_from_feedback(
+    store: FeedbackStore,
+    base_model_path: str | Path,
+    out_path: str | Path | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelFlag | None = None,
+    config: LearnConfig | None = None,
+    replay: Sequence[str | Path] | None = None,
+) -> LearnOutcome:
+    """Fine-tune `base_model_path` on the recorded decisions → a new, registered model version.
+
+    `replay`: the original training normals (files/folders); default: the parent's lineage.
+    `out_path`: the new checkpoint, which must not exist yet (default: `<models dir>/<version>.pt`).
+    """
+    config = config or LearnConfig()
+    base_path = Path(base_model_path)
+    if out_path is not None and Path(out_path).exists():
+        raise CTViewerError("already exists; choose a new file for the new model version", out_path)
+    report(progress, 0.0, "reading decisions")
+    pool = build_pool(store.decisions())
+    if not pool.normal and not pool.labelled:
+        raise CTViewerError("no decisions to learn from yet: accept or reject some findings first")
+    base = load_model(base_path, device=config.device)
+    reader = _Reader(cancel, is_hu=base.preprocessing.kind == "hu")
+    report(progress, 0.02, "reading the images behind the decisions")
+    replay_sources = _replay_sources(base_path, replay, store)
+    material = _gather(pool, replay_sources, reader, config)
+    model, repeat = _fine_tune(
+        base, base_path, material, config, _span(progress, 0.05, 0.75), cancel
+    )
+
+    report(progress, 0.8, "recalibrating the threshold on reviewed images")
+    validated, _ = _calibrate(model, material.learning, reader, config)
+    report(progress, 0.86, "validating against the parent model")
+    metric_report = _validate(base, model, validated, material, reader)
+    promoted, reason = guard(metric_report["parent"], metric_report["new"], config.max_auroc_drop)
+    report(progress, 0.94, "final threshold from every reviewed image")
+    threshold, how = _calibrate(model, material.learning + material.validation, reader, config)
+    check_cancel(cancel)  # the last point where stopping is allowed: nothing written yet
+
+    counts = {
+        "decisions": len(pool.decision_ids),
+        "normal_regions": len(material.normals),
+        "pool_repeat": repeat,
+        "replay_normals": len(material.replay),
+        "labelled_learning": len(material.learning),
+        "labelled_validation": len(material.validation),
+        "held_back_normals": len(material.held_normals),
+    }
+    lineage = {
+        "parent": base.info.version,
+        "decision_ids": pool.decision_ids,
+        "threshold_rule": how,
+        "validated_threshold": validated,
+        "counts": counts,
+        "config": dataclasses.asdict(config),
+    }
+    model.metadata.update(threshold=float(threshold), lineage=lineage, feedback=metric_report)
+    version = model.info.version
+    out = Path(out_path) if out_path is not None else paths.models_dir() / f"{version}.pt"
+    report(progress, 0.97, "saving the new model version")
+    save_model(model, out)
+    private = {"parent_path": str(base_path.resolve()), "replay": replay_sources}
+    try:
+        versions.register_version(
+            out,
+            base.info.version,
+            {**lineage, **private, "sources": _sources(pool)},
+            metric_report,
+            promoted,
+            reason,
+            version=version,
+            store=store,
+        )
+    except CTViewerError:
+        out.unlink(missing_ok=True)  # an unregistered model would be an orphan
+        raise
+    report(progress, 1.0, "promoted" if promoted else "kept, not promoted")
+    return LearnOutcome(
+        version=version,
+        path=str(out),
+        parent=base.info.version,
+        promoted=promoted,
+        reason=reason,
+        threshold=float(threshold),
+        parent_threshold=base.threshold,
+        metrics=metric_report,
+        counts=counts,
+        warnings=reader.warnings,
+    )
+
+
+def _sources(pool: TrainingPool) -> list[str]:
+    return sorted({r.source for r in pool.normal} | {i.source for i in pool.labelled})

@@ -1,0 +1,259 @@
+"""Read one DICOM series into a Volume of float32 Hounsfield units.
+
+Headers come from pydicom (geometry, rescale, patient/study fields). Pixels: runs of compressed
+single-frame files (JPEG lossless, JPEG-LS, JPEG 2000, RLE) are decoded by GDCM through a SimpleITK
+ImageSeriesReader per chunk of a few slices, chunks in parallel threads (SimpleITK releases the
+GIL; pylibjpeg holds it, and decodes JPEG lossless 2-3x slower — see benchmarks/bench_io.py).
+Chunks rather than single files: one reader per file costs ~40 % more CPU. Uncompressed files,
+multi-frame files (per-frame rescale) and anything GDCM refuses go through pydicom + pylibjpeg.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import SimpleITK as sitk
+
+from ctviewer.errors import InputError
+from ctviewer.io.geometry import StackGeometry, stack_geometry
+from ctviewer.io.headers import Frame, frames_of, read_header, slice_thickness, window_of
+from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report
+from ctviewer.volume import SeriesInfo, Volume
+
+META_KEYS = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyDescription",
+    "SeriesDescription",
+    "Modality",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "FrameOfReferenceUID",
+    "Manufacturer",
+)
+
+MAX_CHUNK = 16  # slices per GDCM read: enough to amortise the reader, few enough to share out
+
+
+def workers() -> int:
+    """Decode threads: GDCM runs outside the GIL, so one per core (at most 8)."""
+    return max(2, min(8, os.cpu_count() or 2))
+
+
+def _decode_gdcm(paths: list[str], out: np.ndarray) -> None:
+    """Single-frame files, in order, into `out` (len(paths), rows, cols); RuntimeError if GDCM
+    cannot read one of them."""
+    reader = sitk.ImageSeriesReader()
+    reader.SetImageIO("GDCMImageIO")
+    reader.SetFileNames(paths)
+    reader.SetSpacingWarningRelThreshold(math.inf)  # spacing is ours to judge and report
+    image = reader.Execute()  # GDCM applies each file's rescale slope and intercept
+    pixels = sitk.GetArrayViewFromImage(image)  # a view: valid while `image` lives
+    np.copyto(out, pixels.reshape(out.shape), casting="unsafe")
+
+
+def _decode_pydicom(path: str, frames: list[Frame], out: list[np.ndarray]) -> None:
+    pixels = pydicom.dcmread(path).pixel_array.reshape(-1, frames[0].rows, frames[0].cols)
+    for frame, target in zip(frames, out, strict=True):
+        np.multiply(pixels[frame.index or 0], frame.slope, out=target, casting="unsafe")
+        target += frame.intercept
+
+
+def decode_file(path: str, compressed: bool, frames: list[Frame], out: list[np.ndarray]) -> None:
+    """Write the HU pixels of `frames` (all from the file `path`) into the 2D arrays `out`."""
+    try:
+        if compressed and frames[0].index is None:
+            try:
+                return _decode_gdcm([path], out[0][None])
+            except RuntimeError:
+                pass  # GDCM refuses a few odd encodings that pylibjpeg reads
+        _decode_pydicom(path, frames, out)
+    except Exception as error:
+        raise InputError(f"cannot decode pixels ({type(error).__name__}: {error})", path) from error
+
+
+def _plan(frames: list[Frame], compressed: dict[str, bool], chunk: int) -> list[list[int]]:
+    """Slot lists, one per decode task: runs of at most `chunk` consecutive compressed
+    single-frame slices sharing one rescale (a GDCM chunk), else all the slots of one file."""
+    tasks: list[list[int]] = []
+    run: list[int] = []
+    by_file: dict[str, list[int]] = defaultdict(list)
+    for k, frame in enumerate(frames):
+        if frame.index is None and compressed[frame.path]:
+            first = frames[run[0]] if run else frame
+            if len(run) == chunk or (first.slope, first.intercept) != (
+                frame.slope,
+                frame.intercept,
+            ):
+                tasks.append(run)
+                run = []
+            run.append(k)
+        else:
+            if run:
+                tasks.append(run)
+                run = []
+            by_file[frame.path].append(k)
+    if run:
+        tasks.append(run)
+    return tasks + list(by_file.values())
+
+
+def _rescale(frame: Frame) -> tuple[float, float]:
+    return frame.slope, frame.intercept
+
+
+def _run_task(
+    slots: list[int], frames: list[Frame], compressed: dict[str, bool], array: np.ndarray
+) -> list[InputError]:
+    """Decode the slices `slots` into `array`; the files that failed, as errors."""
+    first = frames[slots[0]]
+    if len(slots) > 1 and first.index is None and compressed[first.path]:
+        try:
+            _decode_gdcm([frames[k].path for k in slots], array[slots[0] : slots[-1] + 1])
+            return []
+        except RuntimeError:
+            pass  # one odd file spoils the chunk: go file by file to find it
+    by_file: dict[str, list[int]] = defaultdict(list)
+    for k in slots:
+        by_file[frames[k].path].append(k)
+    errors = []
+    for path, ks in by_file.items():
+        try:
+            decode_file(path, compressed[path], [frames[k] for k in ks], [array[k] for k in ks])
+        except InputError as error:
+            errors.append(error)
+    return errors
+
+
+def _majority_size(frames: list[Frame]) -> tuple[list[Frame], list[str]]:
+    sizes: dict[tuple[int, int], int] = defaultdict(int)
+    for frame in frames:
+        sizes[(frame.rows, frame.cols)] += 1
+    if len(sizes) <= 1:
+        return frames, []
+    keep = max(sizes, key=lambda s: sizes[s])
+    dropped = {f"{r}×{c}": n for (r, c), n in sizes.items() if (r, c) != keep}
+    note = f"mixed image sizes: kept {sizes[keep]} images of {keep[0]}×{keep[1]}, dropped " + (
+        ", ".join(f"{n} of {size}" for size, n in dropped.items())
+    )
+    return [f for f in frames if (f.rows, f.cols) == keep], [note]
+
+
+def _read_headers(files: list[str], cancel: CancelFlag | None) -> tuple[dict, list[str]]:
+    headers, notes = {}, []
+    with ThreadPoolExecutor(workers()) as pool:
+        for path, result in zip(files, pool.map(_try_header, files), strict=True):
+            check_cancel(cancel)
+            if isinstance(result, InputError):
+                notes.append(f"skipped {Path(path).name}: {str(result).removeprefix(path + ': ')}")
+            else:
+                headers[path] = result
+    return headers, notes
+
+
+def _try_header(path: str) -> object:
+    try:
+        return read_header(path)
+    except InputError as error:
+        return error
+
+
+def read_series(
+    series: SeriesInfo, progress: ProgressFn | None = None, cancel: CancelFlag | None = None
+) -> Volume:
+    """Decode every image of `series` into a Volume sorted along the slice normal."""
+    source = series.files[0] if len(series.files) == 1 else str(Path(series.files[0]).parent)
+    report(progress, 0.0, "reading headers")
+    headers, notes = _read_headers(series.files, cancel)
+    frames = [f for path, ds in headers.items() for f in frames_of(ds, path)]
+    frames = [f for f in frames if int(headers[f.path].get("SamplesPerPixel", 1)) == 1]
+    if not frames:
+        raise InputError("no greyscale image to show in this series", source)
+    frames, size_notes = _majority_size(frames)
+    notes += size_notes
+
+    thickness = slice_thickness(headers[frames[0].path])
+    geometry = stack_geometry(frames, thickness)
+    frames = [frames[i] for i in geometry.order]
+    array, failed = _decode(frames, headers, progress, cancel)
+    if failed:
+        bad = {error.path for error in failed}
+        notes += [
+            f"skipped {Path(e.path or '').name}: {str(e).removeprefix(f'{e.path}: ')}"
+            for e in failed
+        ]
+        keep = [k for k, frame in enumerate(frames) if frame.path not in bad]
+        if not keep:
+            raise failed[0]
+        array, frames = array[keep], [frames[k] for k in keep]
+        geometry = stack_geometry(frames, thickness)  # same order; positions and gaps change
+    return _assemble(array, geometry, frames, headers, source, notes)
+
+
+def _decode(
+    frames: list[Frame],
+    headers: dict[str, pydicom.Dataset],
+    progress: ProgressFn | None,
+    cancel: CancelFlag | None,
+) -> tuple[np.ndarray, list[InputError]]:
+    """Decode `frames` (in slice order) into one array; worker threads write their slices."""
+    array = np.empty((len(frames), frames[0].rows, frames[0].cols), np.float32)
+    compressed = {path: _compressed(ds) for path, ds in headers.items()}
+    chunk = max(1, min(MAX_CHUNK, math.ceil(len(frames) / (4 * workers()))))
+    tasks = _plan(frames, compressed, chunk)
+    failed: list[InputError] = []
+    pool = ThreadPoolExecutor(workers())
+    try:
+        futures = [pool.submit(_run_task, slots, frames, compressed, array) for slots in tasks]
+        for done, future in enumerate(as_completed(futures), start=1):
+            check_cancel(cancel)
+            failed.extend(future.result())
+            report(progress, done / len(futures), f"decoded {done}/{len(futures)} parts")
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return array, failed
+
+
+def _compressed(ds: pydicom.Dataset) -> bool:
+    meta = getattr(ds, "file_meta", None)
+    uid = meta.get("TransferSyntaxUID") if meta is not None else None
+    return bool(uid is not None and uid.is_compressed)
+
+
+def _assemble(
+    array: np.ndarray,
+    geometry: StackGeometry,
+    frames: list[Frame],
+    headers: dict[str, pydicom.Dataset],
+    source: str,
+    notes: list[str],
+) -> Volume:
+    first = headers[frames[0].path]
+    meta: dict[str, object] = {key: str(first.get(key, "") or "") for key in META_KEYS}
+    meta["slice_positions"] = geometry.positions
+    modality = str(meta["Modality"])
+    messages = list(dict.fromkeys(notes + geometry.warnings))
+    if modality != "CT":
+        messages.append(f"modality {modality or 'unknown'}: values are not Hounsfield units")
+    return Volume(
+        array=array,
+        spacing=geometry.spacing,
+        origin=geometry.origin,
+        direction=geometry.direction,
+        is_hu=modality == "CT",
+        source=source,
+        series_uid=str(meta["SeriesInstanceUID"]) or None,
+        files=list(dict.fromkeys(frame.path for frame in frames)),
+        window=window_of(first),
+        meta=meta,
+        warnings=messages,
+    )

@@ -1,0 +1,127 @@
+"""Non-DICOM inputs: NIfTI / NRRD / MetaImage through SimpleITK, and PNG / JPEG slices.
+
+Volumes from SimpleITK are reoriented to LPS (`DICOMOrient`), so their (z, y, x) array runs like an
+axial DICOM series: x towards the patient's left, y posterior, z superior — a NIfTI and the DICOM
+it came from display the same way. PNG/JPEG become one-slice volumes in [0, 1], not HU.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+from PIL import Image, UnidentifiedImageError
+
+from ctviewer.errors import InputError
+from ctviewer.volume import SeriesInfo, Volume
+
+SITK_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+UNSUPPORTED = "only single-channel 2D or 3D volumes are supported"
+
+
+def kind_of(path: str | Path) -> str | None:
+    """ "nifti" (any SimpleITK volume format), "image" (PNG/JPEG) or None (maybe DICOM)."""
+    name = Path(path).name.lower()
+    if name.endswith(SITK_SUFFIXES):
+        return "nifti"
+    if name.endswith(IMAGE_SUFFIXES):
+        return "image"
+    return None
+
+
+def _lps_axes(direction: np.ndarray) -> list[int]:
+    """For each LPS axis, the image axis (x=0, y=1, z=2) that runs closest to it."""
+    return [int(np.argmax(np.abs(direction[a, :]))) for a in range(3)]
+
+
+def describe(path: str | Path) -> SeriesInfo:
+    """Header-only SeriesInfo for a NIfTI/NRRD/MHA or PNG/JPEG file; InputError if unreadable."""
+    path = str(path)
+    kind = kind_of(path)
+    if kind == "image":
+        try:
+            with Image.open(path) as image:
+                cols, rows = image.size
+        except (OSError, UnidentifiedImageError) as error:
+            raise InputError(f"unreadable image ({error})", path) from error
+        spacing = (1.0, 1.0, 1.0)
+        n = 1
+    else:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(path)
+        try:
+            reader.ReadImageInformation()
+        except RuntimeError as error:
+            raise InputError("unreadable volume file", path) from error
+        dimension = reader.GetDimension()
+        if reader.GetNumberOfComponents() != 1 or dimension not in (2, 3):
+            raise InputError(UNSUPPORTED, path)
+        size = list(reader.GetSize()) + [1] * (3 - dimension)
+        step = list(reader.GetSpacing()) + [1.0] * (3 - dimension)
+        if dimension == 3:  # the axes as DICOMOrient(LPS) will order them in read_file
+            axes = _lps_axes(np.array(reader.GetDirection()).reshape(3, 3))
+            size, step = [size[a] for a in axes], [step[a] for a in axes]
+        cols, rows, n = size[:3]
+        spacing = (float(step[2]), float(step[1]), float(step[0]))
+    return SeriesInfo(
+        key=path,
+        series_uid=None,
+        modality="CT" if kind == "nifti" else "OT",
+        description=Path(path).name,
+        files=[path],
+        n_images=int(n),
+        rows=int(rows),
+        cols=int(cols),
+        spacing=spacing,
+        kind=kind or "nifti",
+    )
+
+
+def read_file(path: str | Path) -> Volume:
+    """A NIfTI/NRRD/MHA volume (LPS, HU as stored) or a PNG/JPEG slice ([0, 1], is_hu=False)."""
+    path = str(path)
+    if kind_of(path) == "image":
+        return _read_picture(path)
+    try:
+        image = sitk.ReadImage(path)
+    except RuntimeError as error:
+        raise InputError("unreadable volume file", path) from error
+    if image.GetNumberOfComponentsPerPixel() != 1 or image.GetDimension() not in (2, 3):
+        raise InputError(UNSUPPORTED, path)
+    if image.GetDimension() == 2:
+        image = sitk.JoinSeries(image)
+    image = sitk.DICOMOrient(image, "LPS")
+    return Volume(
+        array=sitk.GetArrayFromImage(image).astype(np.float32),
+        spacing=tuple(float(s) for s in image.GetSpacing()[::-1]),  # type: ignore[arg-type]
+        origin=tuple(float(o) for o in image.GetOrigin()),  # type: ignore[arg-type]
+        direction=np.array(image.GetDirection(), dtype=float).reshape(3, 3),
+        is_hu=True,
+        source=path,
+        meta={"SeriesDescription": Path(path).name},
+    )
+
+
+def _read_picture(path: str) -> Volume:
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode in ("I;16", "I;16B", "I"):
+                gray = np.asarray(image, dtype=np.float32) / 65535.0
+            else:
+                if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+                    image = image.convert("RGBA")
+                    backdrop = Image.new("RGBA", image.size, (0, 0, 0, 255))
+                    image = Image.alpha_composite(backdrop, image)
+                gray = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    except (OSError, UnidentifiedImageError, ValueError) as error:
+        raise InputError(f"unreadable image ({error})", path) from error
+    return Volume(
+        array=np.clip(gray, 0.0, 1.0)[None],
+        spacing=(1.0, 1.0, 1.0),
+        is_hu=False,
+        source=path,
+        meta={"SeriesDescription": Path(path).name},
+    )

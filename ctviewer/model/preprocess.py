@@ -1,0 +1,311 @@
+"""The one preprocessing function shared by training and detection.
+
+A Volume becomes model input in three steps: a square crop around the body (the same box for every
+slice of a volume), a resize to the model's input size, and intensities to [0, 1] (one channel per
+HU window for CT, plain [0, 1] for 8-bit images). Body and organ masks are found at model
+resolution; "organ" normalisation (optional) anchors each slice on its organ's median and IQR.
+`restore` maps a model-resolution map back onto the volume's own grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+from ctviewer.errors import ModelError
+from ctviewer.volume import Volume
+
+Box = tuple[int, int, int, int]  # y0, x0, y1, x1 in volume pixels (square, may exceed the image)
+
+KINDS = ("hu", "image")
+ORGANS = ("body", "inner", "lungs")
+LUNG_HU = (-990.0, -300.0)  # aerated lung; nodules and vessels inside are holes that get filled
+NORMALIZE = ("none", "organ")
+LEVEL, SPREAD = 0.45, 0.08  # where "organ" normalisation puts the organ's median and IQR
+AIR_HU = -1024.0
+COARSE_SIZE = 192  # resolution at which the crop box is found
+MASK_SIZE = 128  # masks and normalisation statistics are found at about this resolution
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Everything that turns a Volume into model input; stored in every checkpoint."""
+
+    kind: str = "hu"  # "hu": CT in Hounsfield units; "image": 8-bit images scaled to [0, 1]
+    size: int = 128  # model input is size x size
+    windows: tuple[tuple[float, float], ...] = ((40.0, 400.0),)  # HU (center, width) per channel
+    context: int = 0  # neighbouring slices on each side, as extra channels (2.5D)
+    crop: bool = True  # crop to the body before resizing
+    organ: str = "body"  # scoring region: "body", "inner" (inside the bright shell: the brain),
+    # or "lungs" (CT: aerated lung with what it encloses)
+    normalize: str = "none"  # "organ": organ median → LEVEL, IQR → SPREAD, 0 outside the body
+    body_hu: float = -500.0  # HU above which a voxel is body (CT)
+    hu_range: tuple[float, float] | None = None  # CT: score only tissue in this HU range
+    margin: float = 0.05  # extra border around the body box, as a fraction of its side
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ModelError(f"unknown input kind {self.kind!r}")
+        if self.organ not in ORGANS or self.normalize not in NORMALIZE:
+            raise ModelError(f"unknown organ {self.organ!r} or normalisation {self.normalize!r}")
+        if self.size % 16:
+            raise ModelError(f"model input size {self.size} is not a multiple of 16")
+
+    @property
+    def channels_per_slice(self) -> int:
+        return len(self.windows) if self.kind == "hu" else 1
+
+    @property
+    def in_channels(self) -> int:
+        return self.channels_per_slice * (2 * self.context + 1)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["windows"] = [list(w) for w in self.windows]
+        data["hu_range"] = list(self.hu_range) if self.hu_range else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Preprocessing:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["windows"] = tuple(tuple(float(v) for v in w) for w in known.get("windows", ()))
+        if known.get("hu_range"):
+            known["hu_range"] = tuple(float(v) for v in known["hu_range"])
+        return cls(**known)
+
+
+@dataclass
+class Prepared:
+    """Model input for a run of slices of one volume."""
+
+    images: np.ndarray  # (n, in_channels, size, size) float32 in [0, 1]
+    body: np.ndarray  # (n, size, size) bool: the body, or the organ when `organ` is "inner"
+    box: Box  # crop box on the volume's (y, x) grid
+
+
+def check_kind(volume: Volume, pre: Preprocessing) -> None:
+    """A model trained on HU volumes cannot read 8-bit images and vice versa."""
+    kind = "hu" if volume.is_hu else "image"
+    if kind != pre.kind:
+        wanted = "CT volumes in HU" if pre.kind == "hu" else "8-bit images (PNG/JPG)"
+        got = "CT in HU" if volume.is_hu else "an 8-bit image"
+        raise ModelError(
+            f"this model was trained on {wanted} but the input is {got}; "
+            "train a model on images like it",
+            volume.source or None,
+        )
+
+
+def _intensities(slab: np.ndarray, pre: Preprocessing) -> np.ndarray:
+    """(n, y, x) raw → (n, channels_per_slice, y, x) in [0, 1]."""
+    if pre.kind == "image":
+        return np.clip(slab, 0.0, 1.0)[:, None].astype(np.float32)
+    channels = [np.clip((slab - (c - w / 2)) / w, 0.0, 1.0) for c, w in pre.windows]
+    return np.stack(channels, axis=1).astype(np.float32)
+
+
+def _foreground(slab: np.ndarray, pre: Preprocessing) -> np.ndarray:
+    """Rough foreground of raw slices: above the body HU level (CT), or clearly above the
+    background level (images: 2nd percentile + 0.08, at least 0.1)."""
+    if pre.kind == "hu":
+        return slab > pre.body_hu
+    levels = np.maximum(np.percentile(slab.reshape(len(slab), -1), 2, axis=1) + 0.08, 0.1)
+    return slab > levels[:, None, None]
+
+
+def body_mask_2d(foreground: np.ndarray) -> np.ndarray:
+    """Largest connected region of a slice's foreground, opened (cuts thin attachments such as
+    the table or letter marks) and with its holes filled."""
+    if not foreground.any():
+        return foreground
+    opened = _morph(ndimage.binary_opening, foreground, max(1, round(foreground.shape[0] / 64)))
+    return ndimage.binary_fill_holes(_largest(opened if opened.any() else foreground))
+
+
+def body_box(volume: Volume, pre: Preprocessing) -> Box:
+    """Square box around the body over all slices (the whole slice if cropping is off)."""
+    _, ny, nx = volume.shape
+    if not pre.crop:
+        side = max(ny, nx)
+        return _square(0, 0, ny, nx, side)
+    step = max(1, int(np.ceil(max(ny, nx) / COARSE_SIZE)))
+    zs = np.linspace(0, volume.n_slices - 1, min(volume.n_slices, 24)).round().astype(int)
+    coarse = volume.array[np.unique(zs)][:, ::step, ::step]
+    fg = _foreground(coarse, pre)
+    union = np.zeros(fg.shape[1:], dtype=bool)
+    for mask in fg:
+        union |= body_mask_2d(mask)
+    if not union.any():
+        return _square(0, 0, ny, nx, max(ny, nx))
+    ys, xs = np.nonzero(union)
+    y0, y1 = ys.min() * step, min(ny, (ys.max() + 1) * step)
+    x0, x1 = xs.min() * step, min(nx, (xs.max() + 1) * step)
+    side = int(np.ceil(max(y1 - y0, x1 - x0) * (1 + 2 * pre.margin)))
+    return _square(y0, x0, y1, x1, side)
+
+
+def _square(y0: int, x0: int, y1: int, x1: int, side: int) -> Box:
+    cy, cx = (y0 + y1) // 2, (x0 + x1) // 2
+    top, left = cy - side // 2, cx - side // 2
+    return (top, left, top + side, left + side)
+
+
+def _crop(slab: np.ndarray, box: Box, fill: float) -> np.ndarray:
+    """Crop (n, y, x) to the box (a view when it lies inside), padding with `fill` outside."""
+    n, ny, nx = slab.shape
+    y0, x0, y1, x1 = box
+    if y0 >= 0 and x0 >= 0 and y1 <= ny and x1 <= nx:
+        return slab[:, y0:y1, x0:x1]
+    out = np.full((n, y1 - y0, x1 - x0), fill, dtype=np.float32)
+    sy0, sx0, sy1, sx1 = max(y0, 0), max(x0, 0), min(y1, ny), min(x1, nx)
+    out[:, sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = slab[:, sy0:sy1, sx0:sx1]
+    return out
+
+
+def _resize(slab: np.ndarray, size: int) -> np.ndarray:
+    """(n, h, w) → (n, size, size), antialiased when shrinking."""
+    if slab.shape[-2:] == (size, size):
+        return np.array(slab, dtype=np.float32)
+    t = torch.from_numpy(slab.astype(np.float32, copy=False))[:, None]
+    shrink = slab.shape[-1] > size
+    out = F.interpolate(
+        t, size=(size, size), mode="bilinear", align_corners=False, antialias=shrink
+    )
+    return out[:, 0].numpy()
+
+
+def _normalize(images: np.ndarray, body: np.ndarray, organ: np.ndarray) -> np.ndarray:
+    """Per slice and channel: organ median → LEVEL, organ IQR → SPREAD (undoes each image's
+    unknown window/level); clipped to [0, 1.5]; 0 outside the body."""
+    out = np.zeros_like(images)
+    for i in range(images.shape[0]):
+        region = organ[i] if organ[i].sum() >= 16 else body[i]
+        for c in range(images.shape[1]):
+            if not region.any():
+                continue
+            q25, q50, q75 = np.percentile(images[i, c][region], [25, 50, 75])
+            scaled = (images[i, c] - q50) / max(q75 - q25, 0.02) * SPREAD + LEVEL
+            out[i, c] = np.where(body[i], np.clip(scaled, 0.0, 1.5), 0.0)
+    return out
+
+
+def _largest(mask: np.ndarray) -> np.ndarray:
+    labels, n = ndimage.label(mask)
+    if n <= 1:
+        return mask
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return labels == int(sizes.argmax())
+
+
+def _morph(operation, mask: np.ndarray, iterations: int) -> np.ndarray:
+    """Apply a binary morphology operation `iterations` times (0: leave the mask as it is)."""
+    return operation(mask, iterations=iterations) if iterations > 0 else mask
+
+
+def inner_mask(image: np.ndarray, body: np.ndarray) -> np.ndarray:
+    """The body's interior without its bright shell and air pockets: the brain of a head slice
+    (skull stripping). Enclosed bright islands (a haemorrhage) stay inside. Morphology is sized
+    for a 128-pixel slice and scaled with the slice."""
+    values = image[body]
+    if values.size < 64:
+        return body
+    one, two = round(image.shape[0] / 128), max(1, round(image.shape[0] / 64))
+    median = np.percentile(values, 50)
+    bone = body & (image >= max(np.percentile(values, 97) - 0.05, median + 0.25))
+    air = image < 0.2 * median
+    deep = ndimage.distance_transform_edt(body) > 0.02 * image.shape[0]
+    inner = _largest(_morph(ndimage.binary_opening, body & ~bone & ~air & deep, two))
+    inner = ndimage.binary_fill_holes(inner)
+    # bone let in by the hole filling but joined to the skull is not parenchyma
+    bone_labels, _ = ndimage.label(bone, structure=np.ones((3, 3)))
+    skull = np.unique(bone_labels[bone & ~ndimage.binary_dilation(inner, iterations=two)])
+    inner &= ~np.isin(bone_labels, skull[skull > 0])
+    inner = _largest(_morph(ndimage.binary_opening, inner, one))
+    return _morph(ndimage.binary_erosion, inner, one)
+
+
+def lung_mask(hu: np.ndarray, body: np.ndarray) -> np.ndarray:
+    """Aerated lung inside the body, with what it encloses (nodules, vessels) filled in."""
+    lung = body & (hu > LUNG_HU[0]) & (hu < LUNG_HU[1])
+    lung = _morph(ndimage.binary_opening, lung, 1)
+    return ndimage.binary_fill_holes(lung)
+
+
+def prepare(
+    volume: Volume,
+    pre: Preprocessing,
+    start: int = 0,
+    stop: int | None = None,
+    box: Box | None = None,
+) -> Prepared:
+    """Model input for slices [start, stop) of a volume (all of them by default)."""
+    check_kind(volume, pre)
+    stop = volume.n_slices if stop is None else stop
+    box = body_box(volume, pre) if box is None else box
+    z = np.arange(start, stop)
+    offsets = np.arange(-pre.context, pre.context + 1)
+    index = np.clip(z[:, None] + offsets[None, :], 0, volume.n_slices - 1)  # edge slices repeat
+    needed = np.unique(index)
+    # crop and shrink the raw values first, window at model resolution: cheap for 512² slices
+    # masks and normalisation work at >= 128 px (morphology and statistics need the detail),
+    # then the result is block-averaged down to a smaller model input
+    fill = AIR_HU if pre.kind == "hu" else 0.0
+    work = pre.size * max(1, MASK_SIZE // pre.size)
+    small = _resize(_crop(volume.array[needed], box, fill), work)
+    where = np.searchsorted(needed, index)  # (n, 2*context+1) rows of `small`
+    channels = _intensities(small, pre)[where].reshape(len(z), pre.in_channels, work, work)
+    body = np.stack([body_mask_2d(m) for m in _foreground(small[where[:, pre.context]], pre)])
+    centre = channels[:, pre.context * pre.channels_per_slice]
+    if pre.organ == "inner":
+        organ = np.stack(list(map(inner_mask, centre, body)))
+    elif pre.organ == "lungs" and pre.kind == "hu":
+        organ = np.stack(list(map(lung_mask, small[where[:, pre.context]], body)))
+    else:
+        organ = body
+    if pre.hu_range is not None and pre.kind == "hu":  # e.g. leave bone out of the scoring
+        centre_hu = small[where[:, pre.context]]
+        organ = organ & (centre_hu >= pre.hu_range[0]) & (centre_hu <= pre.hu_range[1])
+    if pre.normalize == "organ":
+        channels = _normalize(channels, body, organ)
+    if work != pre.size:
+        channels = _pool(channels, work // pre.size)
+        organ = _pool(organ.astype(np.float32), work // pre.size) > 0.5
+    return Prepared(images=np.ascontiguousarray(channels), body=organ, box=box)
+
+
+def _pool(stack: np.ndarray, f: int) -> np.ndarray:
+    """Mean over f x f blocks of the last two axes."""
+    *lead, h, w = stack.shape
+    return stack.reshape(*lead, h // f, f, w // f, f).mean(axis=(-3, -1))
+
+
+def prepare_volume(volume: Volume, pre: Preprocessing, chunk: int = 32) -> Prepared:
+    """Model input for every slice of a volume, prepared `chunk` slices at a time."""
+    box = body_box(volume, pre)
+    parts = [
+        prepare(volume, pre, start, min(start + chunk, volume.n_slices), box)
+        for start in range(0, volume.n_slices, chunk)
+    ]
+    return Prepared(
+        images=np.concatenate([p.images for p in parts]),
+        body=np.concatenate([p.body for p in parts]),
+        box=box,
+    )
+
+
+def restore(maps: np.ndarray, box: Box, shape_yx: tuple[int, int]) -> np.ndarray:
+    """(n, size, size) model-resolution maps → (n, y, x) on the volume grid (0 outside the box)."""
+    y0, x0, y1, x1 = box
+    side = y1 - y0
+    t = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))[:, None]
+    up = F.interpolate(t, size=(side, side), mode="bilinear", align_corners=False)[:, 0].numpy()
+    ny, nx = shape_yx
+    out = np.zeros((maps.shape[0], ny, nx), dtype=np.float32)
+    sy0, sx0, sy1, sx1 = max(y0, 0), max(x0, 0), min(y1, ny), min(x1, nx)
+    out[:, sy0:sy1, sx0:sx1] = up[:, sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0]
+    return out

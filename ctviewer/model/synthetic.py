@@ -1,0 +1,64 @@
+"""Anatomy-aware synthetic anomalies for training (AnatPaste, Sato et al. 2023, in spirit).
+
+Bright lesions are pasted inside the organ mask of a training slice; the network must restore the
+clean slice, so it learns to remove such things instead of copying them through. Shapes: irregular
+blobs, crescents along the organ's rim, and the filling of dark spaces inside the organ.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+KINDS = ("blob", "blob", "crescent", "fill")
+
+
+def _shape(kind: str, image: np.ndarray, organ: np.ndarray, rng: np.random.Generator):
+    h, w = organ.shape
+    f = h / 128  # sizes below are pixels of a 128-pixel slice
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    if kind == "crescent":
+        depth = max(1, round(int(rng.integers(2, 7)) * f))
+        rim = organ & ~ndimage.binary_erosion(organ, iterations=depth)
+        angle = np.arctan2(yy - h / 2, xx - w / 2)
+        start, span = rng.uniform(-np.pi, np.pi), rng.uniform(0.4, 1.6)
+        return rim & (np.abs(np.angle(np.exp(1j * (angle - start)))) < span / 2)
+    inner = np.argwhere(ndimage.binary_erosion(organ, iterations=3))
+    cy, cx = inner[rng.integers(len(inner))]
+    a, b = rng.uniform(2, 18, 2) * f
+    t = rng.uniform(0, np.pi)
+    u = (xx - cx) * np.cos(t) + (yy - cy) * np.sin(t)
+    v = -(xx - cx) * np.sin(t) + (yy - cy) * np.cos(t)
+    wobble = ndimage.gaussian_filter(rng.standard_normal((h, w)), 3 * f) * 6 * f
+    blob = ((u / a) ** 2 + (v / b) ** 2 + wobble < 1) & organ
+    if kind == "fill":
+        dark = image < np.percentile(image[organ], 50) - 1.5 * _iqr(image[organ])
+        blob &= dark
+    return blob
+
+
+def _iqr(values: np.ndarray) -> float:
+    q25, q75 = np.percentile(values, [25, 75])
+    return float(max(q75 - q25, 1e-3))
+
+
+def paste_lesions(image: np.ndarray, organ: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A copy of `image` (c, s, s) with 1-3 bright lesions inside `organ` (s, s); each channel's
+    lesion value is its organ median + 2.5-8 IQR, with the slice's own fine texture on top."""
+    out = image.copy()
+    if ndimage.binary_erosion(organ, iterations=3).sum() < 20:
+        return out
+    for _ in range(int(rng.integers(1, 4))):
+        region = _shape(str(rng.choice(KINDS)), image[0], organ, rng)
+        if region.sum() < 3:
+            continue
+        f = organ.shape[0] / 128
+        alpha = ndimage.gaussian_filter(region.astype(np.float32), rng.uniform(0.5, 1.5) * f)
+        alpha *= rng.uniform(0.6, 1.0)
+        strength = rng.uniform(2.5, 8.0)
+        for c in range(image.shape[0]):
+            values = image[c][organ]
+            level = np.median(values) + strength * _iqr(values)
+            texture = 0.5 * (image[c] - ndimage.gaussian_filter(image[c], 2 * f))
+            out[c] = (1 - alpha) * out[c] + alpha * (level + texture)
+    return out.astype(np.float32)

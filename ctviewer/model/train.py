@@ -1,0 +1,348 @@
+"""Self-supervised training on normal images, and threshold calibration on normals.
+
+Restoration training: the network sees a corrupted slice and must return the clean one, so it
+learns normal anatomy rather than the identity. Corruptions: coarse, low-resolution noise
+(Kascenas et al. 2022) and, optionally, pasted synthetic lesions (AnatPaste-style, see
+`synthetic.py`). Augmentation: left-right flips, small affine changes, intensity jitter for images.
+Optionally an ensemble of members with different seeds. Afterwards the series-score threshold is
+set at the target specificity on normals held back from training (optionally plus the training
+normals), and the findings threshold at a high quantile of the peaks of their anomaly maps."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ctviewer.anomaly.maps import Scoring, series_score
+from ctviewer.anomaly.score import calibrate_threshold
+from ctviewer.errors import InputError
+from ctviewer.model.autoencoder import AnomalyModel, Architecture, Ensemble, build_network
+from ctviewer.model.checkpoint import load_model
+from ctviewer.model.device import choose_device
+from ctviewer.model.preprocess import LEVEL, Preprocessing, prepare_volume
+from ctviewer.model.synthetic import paste_lesions
+from ctviewer.pipeline import Input, load_inputs, model_maps
+from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report
+from ctviewer.volume import Volume
+
+
+@dataclass
+class TrainConfig:
+    """Training settings; `preprocessing=None` picks HU or image input from the data."""
+
+    epochs: int = 40
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    preprocessing: Preprocessing | None = None
+    base_channels: int = 16
+    depth: int = 4
+    latent_channels: int = 16
+    linear_output: bool = False  # no sigmoid on the output (for organ-normalised inputs)
+    scoring: Scoring = field(default_factory=Scoring)
+    noise_std: float = 0.2  # coarse denoising noise; 0 trains a plain autoencoder
+    noise_res: int = 16  # the noise is drawn at noise_res x noise_res and upsampled
+    augment: bool = True
+    members: int = 1  # ensemble size: members train with different seeds, reconstructions averaged
+    synthetic: float = 0.0  # share of training slices given pasted bright lesions to remove
+    holdout_fraction: float = 0.2  # normals held back to calibrate the threshold
+    calibration: str = "empirical"  # or "lognormal" (see anomaly.score.calibrate_threshold)
+    calibrate_on: str = "held_back"  # or "all": held-back plus training normals (steadier when few)
+    target_specificity: float = 0.95
+    findings_quantile: float = 0.9  # of the normals' map maxima → threshold for findings
+    max_slices_per_volume: int = 128
+    min_size_mm3: float = 30.0
+    min_area_mm2: float = 10.0
+    device: str = "auto"
+    seed: int = 0
+    name: str = "ctviewer-ae"
+
+    def summary(self) -> dict:
+        data = asdict(self)
+        data.pop("preprocessing")
+        data.pop("scoring")
+        return data
+
+
+def _split(volumes: list[Volume], fraction: float, rng: np.random.Generator):
+    """(training, held back) volumes; nothing is held back from fewer than two."""
+    n_hold = (
+        0 if len(volumes) < 2 else min(len(volumes) - 1, max(1, round(fraction * len(volumes))))
+    )
+    order = rng.permutation(len(volumes))
+    held = [volumes[i] for i in order[:n_hold]]
+    return [volumes[i] for i in order[n_hold:]], held
+
+
+def _training_slices(
+    volumes: list[Volume], pre: Preprocessing, limit: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Model inputs (n, c, s, s) and organ masks (n, s, s), at most `limit` slices per volume."""
+    images, masks = [], []
+    for volume in volumes:
+        prepared = prepare_volume(volume, pre)
+        keep = np.arange(prepared.images.shape[0])
+        if keep.size > limit:
+            keep = np.sort(rng.choice(keep.size, limit, replace=False))
+        images.append(prepared.images[keep])
+        masks.append(prepared.body[keep])
+    return np.concatenate(images), np.concatenate(masks)
+
+
+def _augment(x: torch.Tensor, kind: str, gen: torch.Generator) -> torch.Tensor:
+    """Random left-right flip, rotation ±10°, scale ±10 %, shift ±5 %, intensity jitter."""
+    b = x.shape[0]
+    rand = torch.rand(b, 6, generator=gen, device=x.device)
+    flip = torch.where(rand[:, 0] < 0.5, -1.0, 1.0)
+    angle = (rand[:, 1] - 0.5) * math.radians(20)
+    scale = 1.0 + (rand[:, 2] - 0.5) * 0.2
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack(
+        [
+            torch.stack([cos * flip, -sin, (rand[:, 3] - 0.5) * 0.1], 1),
+            torch.stack([sin * flip, cos, (rand[:, 4] - 0.5) * 0.1], 1),
+        ],
+        1,
+    )
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if kind == "image":  # contrast jitter about the organ level, inside the image only
+        gain = (1.0 + (rand[:, 5] - 0.5) * 0.3)[:, None, None, None]
+        out = torch.where(out > 0, (out - LEVEL) * gain + LEVEL, out)
+    return out
+
+
+def coarse_noise(
+    shape: torch.Size, std: float, res: int, gen: torch.Generator, device
+) -> torch.Tensor:
+    """Gaussian noise drawn at res x res and upsampled to the image size (Kascenas et al. 2022)."""
+    b, c, h, w = shape
+    noise = torch.randn(b, c, res, res, generator=gen, device=device) * std
+    return F.interpolate(noise, size=(h, w), mode="bilinear", align_corners=False)
+
+
+def _batch(
+    data: np.ndarray, masks: np.ndarray, index: np.ndarray, config: TrainConfig, rng
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(clean, corrupted) slices: a share of them get pasted synthetic lesions."""
+    clean = data[index]
+    corrupt = clean.copy()
+    for i, j in enumerate(index):
+        if rng.random() < config.synthetic:
+            corrupt[i] = paste_lesions(clean[i], masks[j], rng)
+    return torch.from_numpy(clean), torch.from_numpy(corrupt)
+
+
+def _part(progress: ProgressFn | None, start: float, end: float) -> ProgressFn | None:
+    """A progress callback for one part of a job, mapped onto [start, end]."""
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(start + (end - start) * fraction, message)
+
+
+def _fit(
+    net,
+    data: np.ndarray,
+    masks: np.ndarray,
+    config: TrainConfig,
+    kind: str,
+    device,
+    progress,
+    cancel,
+) -> float:
+    """Restoration training loop (synthetic lesions and coarse noise in, clean slice out);
+    returns the last epoch's mean L1 loss."""
+    gen = torch.Generator(device=device).manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=1e-5)
+    steps = max(1, math.ceil(data.shape[0] / config.batch_size))
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.learning_rate, total_steps=config.epochs * steps
+    )
+    loss_sum = 0.0
+    channels = data.shape[1]
+    net.to(device, memory_format=torch.channels_last).train()
+    for epoch in range(config.epochs):
+        loss_sum = 0.0
+        order = rng.permutation(data.shape[0])
+        for step in range(steps):
+            check_cancel(cancel)
+            index = order[step * config.batch_size : (step + 1) * config.batch_size]
+            clean, corrupt = _batch(data, masks, index, config, rng)
+            both = torch.cat([clean, corrupt], 1).to(device)
+            if config.augment:  # the same transform for the clean and the corrupted slice
+                both = _augment(both, kind, gen)
+            both = both.contiguous(memory_format=torch.channels_last)
+            clean, noisy = both[:, :channels], both[:, channels:]
+            if config.noise_std > 0:  # only inside the image, not on the zero background
+                noise = coarse_noise(clean.shape, config.noise_std, config.noise_res, gen, device)
+                noisy = noisy + noise * (clean.amax(1, keepdim=True) > 0)
+            loss = F.l1_loss(net(noisy), clean)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += float(loss.detach()) / steps
+            done = (epoch * steps + step + 1) / (config.epochs * steps)
+            message = f"epoch {epoch + 1}/{config.epochs} loss {loss_sum:.4f}"
+            report(progress, done, message)
+    net.eval()
+    return loss_sum
+
+
+def calibrate(
+    model: AnomalyModel,
+    normals: Sequence[Volume],
+    target_specificity: float,
+    findings_quantile: float = 0.9,
+    method: str = "empirical",
+) -> dict:
+    """Series threshold at the target specificity on normal scores; findings threshold at a
+    quantile of the normals' map maxima (0.9: about one normal in ten shows a finding)."""
+    scores, peaks = [], []
+    for volume in normals:
+        maps, slice_scores = model_maps(prepare_volume(volume, model.preprocessing), model)
+        scores.append(series_score(slice_scores))
+        peaks.append(float(maps.max()))
+    return {
+        "threshold": calibrate_threshold(scores, target_specificity, method),
+        "target_specificity": target_specificity,
+        "pixel_threshold": float(np.quantile(peaks, findings_quantile)),
+        "calibration": {
+            "normals": len(scores),
+            "method": method,
+            "findings_quantile": findings_quantile,
+            "normal_scores": [round(float(v), 6) for v in scores],
+        },
+    }
+
+
+def _version(net: torch.nn.Module, created: datetime) -> str:
+    digest = hashlib.sha1()
+    for tensor in net.state_dict().values():
+        digest.update(tensor.detach().cpu().numpy().tobytes())
+    return f"{created:%Y%m%d-%H%M%S}-{digest.hexdigest()[:8]}"
+
+
+def train_model(
+    inputs: Sequence[Input],
+    config: TrainConfig | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelFlag | None = None,
+    init_from: str | Path | None = None,
+    extra_normals: Sequence[Input] = (),
+) -> AnomalyModel:
+    """Train on normal inputs (Volumes, or paths of DICOM folders / NIfTI / PNG / JPG).
+
+    `init_from` fine-tunes an existing checkpoint (its preprocessing and architecture are kept);
+    `extra_normals` are further normal inputs mixed in, e.g. a replay of earlier training data.
+    """
+    config = config or TrainConfig()
+    report(progress, 0.0, "reading training images")
+    volumes = list(load_inputs([*inputs, *extra_normals], cancel=cancel))
+    if not volumes:
+        raise InputError("no training images found")
+    kinds = {v.is_hu for v in volumes}
+    if len(kinds) > 1:
+        raise InputError("training inputs mix CT volumes (HU) with 8-bit images; use one kind")
+    device = choose_device(config.device)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    if init_from is not None:
+        base = load_model(init_from, device=device.type)
+        net, pre, scoring = base.net, base.preprocessing, base.scoring
+        metadata = dict(base.metadata)
+        metadata["fine_tuned_from"] = base.info.version
+    else:
+        pre = config.preprocessing or Preprocessing(kind="hu" if volumes[0].is_hu else "image")
+        scoring = config.scoring
+        arch = Architecture(
+            pre.in_channels,
+            config.base_channels,
+            config.depth,
+            config.latent_channels,
+            int(config.linear_output),
+        )
+        net = build_network(arch, config.members).to(device)
+        metadata = {"architecture": arch.to_dict(), "members": max(1, config.members)}
+    train, held = _split(volumes, config.holdout_fraction, rng)
+    data, masks = _training_slices(train, pre, config.max_slices_per_volume, rng)
+    report(progress, 0.05, f"training on {data.shape[0]} slices")
+    if isinstance(net, Ensemble) and init_from is None:  # members learn apart, then average
+        parts = [
+            (member, replace(config, seed=config.seed + k)) for k, member in enumerate(net.members)
+        ]
+    else:
+        parts = [(net, config)]
+    loss = 0.0
+    for k, (part, part_config) in enumerate(parts):
+        share = _part(_part(progress, 0.05, 0.9), k / len(parts), (k + 1) / len(parts))
+        loss = _fit(part, data, masks, part_config, pre.kind, device, share, cancel)
+    net.eval()
+    created = datetime.now(UTC)
+    metadata.update(
+        name=config.name,
+        version=_version(net, created),
+        created_utc=created.isoformat(timespec="seconds"),
+        preprocessing=pre.to_dict(),
+        scoring=scoring.to_dict(),
+        min_size_mm3=config.min_size_mm3,
+        min_area_mm2=config.min_area_mm2,
+        training={
+            "volumes": len(train),
+            "held_back": len(held),
+            "slices": int(data.shape[0]),
+            "kind": pre.kind,
+            "final_loss": round(loss, 6),
+            "config": config.summary(),
+        },
+    )
+    model = AnomalyModel(net, metadata, device)
+    report(progress, 0.92, "calibrating the threshold on held-back normals")
+    normals = held + train if config.calibrate_on == "all" or not held else held
+    model.metadata.update(
+        calibrate(
+            model, normals, config.target_specificity, config.findings_quantile, config.calibration
+        )
+    )
+    model.metadata["calibration"]["on"] = "held-back" if normals is held else "held-back+training"
+    report(progress, 1.0, "done")
+    return model
+
+
+def head_ct_recipe() -> TrainConfig:
+    """Axial head-CT images (8-bit PNG/JPG) where bleeds are the target: skull-stripped,
+    brain-normalised input; bright synthetic lesions to restore; bright residual only."""
+    return TrainConfig(
+        epochs=200,
+        learning_rate=2e-3,
+        preprocessing=Preprocessing(kind="image", size=64, organ="inner", normalize="organ"),
+        base_channels=16,
+        latent_channels=16,
+        linear_output=True,
+        synthetic=0.5,
+        noise_std=0.05,
+        noise_res=8,
+        scoring=Scoring(residual="positive", erode_px=2, median=3, sigma=0.0, percent=5.0),
+        calibration="lognormal",
+        calibrate_on="all",
+        max_slices_per_volume=1,
+    )
+
+
+def recipe(name: str = "default") -> TrainConfig:
+    """A named starting configuration (`ctviewer train --recipe NAME`)."""
+    recipes = {
+        "default": TrainConfig,
+        "head-ct": head_ct_recipe,
+    }
+    if name not in recipes:
+        raise InputError(f"unknown recipe {name!r}; choose one of {', '.join(recipes)}")
+    return recipes[name]()

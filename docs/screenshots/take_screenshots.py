@@ -1,0 +1,116 @@
+"""Screenshots of the real viewer for the README (offscreen Qt grab of the main window).
+
+    .venv/bin/python docs/screenshots/take_screenshots.py [--model M] [--cq500 PATH]
+
+Writes welcome.png, demo.png (demo study, analysis with overlay and findings) and cq500.png
+(real head CT from ../shared/data, brain window) beside this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+HERE = Path(__file__).resolve().parent
+CQ500 = HERE.parents[2] / "shared" / "data" / "dicom" / "cq500_head_jpegls_tilt"
+SIZE = (1500, 920)
+
+
+def wait(app, flag: list, timeout: float = 300.0) -> None:
+    start = time.perf_counter()
+    while not flag and time.perf_counter() - start < timeout:
+        app.processEvents()
+        time.sleep(0.01)
+    if not flag:
+        raise TimeoutError("the viewer did not get there in time")
+    for _ in range(30):  # let pending paints and thumbnails land
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def window(model: str | None):
+    from ctviewer.ui.main_window import MainWindow
+
+    w = MainWindow(model_path=model)
+    w.resize(*SIZE)
+    w.findings.reviewer.setText("Dr Demo")
+    w.show()
+    return w
+
+
+def shot_welcome(app, model: str | None, cq500: Path) -> None:
+    w = window(model)
+    w.settings.add_recent(str(cq500))
+    w.show_welcome()
+    wait(app, [1])
+    w.grab().save(str(HERE / "welcome.png"))
+    w.close()
+
+
+def shot_demo(app, model: str | None) -> None:
+    """The demo study analysed, the strongest finding selected and accepted, lung window."""
+    from ctviewer.presets import get_preset
+
+    w = window(model)
+    shown: list = []
+    w.resultShown.connect(lambda: shown.append(1))
+    w.open_demo()
+    wait(app, shown)
+    result = w.result
+    if result.findings:
+        top = max(result.findings, key=lambda f: f.peak)
+        w.findings.select_finding(top.id)
+        w.record_decision("accept", top)
+    w.apply_preset(get_preset("lung"))
+    wait(app, [1])
+    w.grab().save(str(HERE / "demo.png"))
+    print(
+        f"demo: {len(result.findings)} findings, score {result.score:.4g} / {result.threshold:.4g}"
+    )
+    w.close()
+
+
+def shot_cq500(app, model: str | None, cq500: Path) -> None:
+    """The real CQ500 head CT (238 slices, tilt, missing slice), brain window, no analysis."""
+    from ctviewer.presets import get_preset
+
+    c = window(model)
+    c.auto_run_action.setChecked(False)
+    loaded: list = []
+    c.volumeShown.connect(lambda: loaded.append(1))
+    c.open_path(str(cq500))
+    wait(app, loaded)
+    c.apply_preset(get_preset("brain"))
+    c.views["axial"].set_index(140)
+    wait(app, [1])
+    c.grab().save(str(HERE / "cq500.png"))
+    c.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="model checkpoint (default: the active model)")
+    parser.add_argument("--cq500", type=Path, default=CQ500)
+    parser.add_argument("--only", choices=("welcome", "demo", "cq500"), action="append")
+    args = parser.parse_args()
+    os.environ.setdefault("CTVIEWER_HOME", tempfile.mkdtemp(prefix="ctviewer-shots-"))
+    from ctviewer.ui.app import create_app
+
+    app = create_app()
+    todo = args.only or ["welcome", "demo", "cq500"]
+    if "welcome" in todo:
+        shot_welcome(app, args.model, args.cq500)
+    if "demo" in todo:
+        shot_demo(app, args.model)
+    if "cq500" in todo and args.cq500.is_dir():
+        shot_cq500(app, args.model, args.cq500)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

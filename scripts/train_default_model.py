@@ -1,0 +1,75 @@
+"""Train the bundled default model on normal synthetic chest phantoms (no real patient data).
+
+    .venv/bin/python scripts/train_default_model.py [--out resources/models/default.pt]
+
+Phantoms without lesions from many anatomy seeds; the threshold is calibrated on held-back
+phantoms. Users should train their own model on their own normal studies (`ctviewer train`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from ctviewer import paths
+from ctviewer.model.checkpoint import save_model
+from ctviewer.model.preprocess import Preprocessing
+from ctviewer.model.train import TrainConfig, train_model
+from ctviewer.synth.phantom import make_phantom
+
+WINDOWS = ((40.0, 400.0), (-600.0, 1500.0))  # soft tissue, lung
+HU_RANGE = (-950.0, 200.0)  # lung to soft tissue: bone edges are not findings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=paths.default_model_path())
+    parser.add_argument("--phantoms", type=int, default=30)
+    parser.add_argument(
+        "--shape", type=int, nargs=3, default=(32, 256, 256), metavar=("Z", "Y", "X")
+    )
+    parser.add_argument("--epochs", type=int, default=16)
+    parser.add_argument("--latent", type=int, default=32)
+    parser.add_argument("--depth", type=int, default=4)
+    parser.add_argument("--context", type=int, default=0, help="neighbouring slices (2.5D)")
+    parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--synthetic", type=float, default=0.3)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    volumes = [
+        make_phantom(shape=tuple(args.shape), seed=1000 + s).volume for s in range(args.phantoms)
+    ]
+    config = TrainConfig(
+        epochs=args.epochs,
+        preprocessing=Preprocessing(
+            kind="hu", size=128, windows=WINDOWS, hu_range=HU_RANGE, context=args.context
+        ),
+        augment=not args.no_augment,
+        latent_channels=args.latent,
+        depth=args.depth,
+        synthetic=args.synthetic,
+        name="ctviewer-default-phantom",
+        device="cpu",
+    )
+    start = time.time()
+
+    def progress(fraction: float, message: str) -> None:
+        print(f"[{fraction * 100:5.1f}% {time.time() - start:6.0f}s] {message}", flush=True)
+
+    model = train_model(volumes, config, progress=progress)
+    model.metadata["training"]["data"] = (
+        f"{args.phantoms} synthetic chest phantoms {tuple(args.shape)} without lesions"
+    )
+    save_model(model, args.out)
+    size_mb = args.out.stat().st_size / 1e6
+    print(f"wrote {args.out} ({size_mb:.1f} MB), threshold {model.threshold:.5f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

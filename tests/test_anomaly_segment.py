@@ -1,0 +1,62 @@
+"""Anomaly map → findings: components, size filter, ordering by peak, measurements in mm."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ctviewer.anomaly.maps import Scoring, anomaly_map, residual, score_mask, slice_scores
+from ctviewer.anomaly.segment import segment
+from ctviewer.volume import Volume
+
+
+def test_components_are_measured_and_numbered_by_peak() -> None:
+    volume = Volume(
+        array=np.zeros((6, 20, 20), np.float32), spacing=(2.0, 0.5, 0.5), origin=(10, 20, 30)
+    )
+    heat = np.zeros(volume.shape, np.float32)
+    heat[1:3, 2:6, 2:6] = 0.5  # 32 voxels, weaker
+    heat[2, 4, 4] = 0.6
+    heat[3:6, 10:14, 12:18] = 0.9  # 72 voxels, stronger
+    heat[0, 18, 18] = 0.95  # 1 voxel: below the minimum size
+    labels, findings = segment(heat, volume, threshold=0.3, min_size_mm3=2.0)
+    assert [f.id for f in findings] == [1, 2]
+    strong, weak = findings
+    assert (strong.voxels, weak.voxels) == (72, 32)
+    assert strong.bbox == (3, 10, 12, 6, 14, 18) and (strong.slice_start, strong.slice_end) == (
+        3,
+        5,
+    )
+    assert strong.size_mm3 == pytest.approx(72 * 0.5) and strong.area_mm2 is None
+    assert weak.peak == pytest.approx(0.6) and weak.mean == pytest.approx((31 * 0.5 + 0.6) / 32)
+    # centre voxel (z, y, x) = (4, 11.5, 14.5); origin is LPS (x, y, z) = (10, 20, 30)
+    assert strong.centroid_mm == pytest.approx((10 + 14.5 * 0.5, 20 + 11.5 * 0.5, 30 + 4 * 2.0))
+    assert (labels == 1).sum() == 72 and (labels == 2).sum() == 32 and labels[0, 18, 18] == 0
+
+
+def test_single_image_is_measured_in_mm2() -> None:
+    volume = Volume(array=np.zeros((1, 10, 10), np.float32), spacing=(1.0, 0.8, 0.8), is_hu=False)
+    heat = np.zeros(volume.shape, np.float32)
+    heat[0, 2:7, 2:7] = 1.0
+    _, findings = segment(heat, volume, threshold=0.5, min_area_mm2=5.0)
+    assert len(findings) == 1
+    assert findings[0].area_mm2 == pytest.approx(25 * 0.64) and findings[0].size_mm3 is None
+    assert segment(heat, volume, threshold=1.0)[1] == []
+
+
+def test_map_is_masked_filtered_and_scored() -> None:
+    scoring = Scoring(erode_px=1, median=3, sigma=0.0, residual="positive", percent=10.0)
+    images = np.full((1, 1, 16, 16), 0.5, np.float32)
+    images[0, 0, 6:10, 6:10] = 0.9  # a bright block the reconstruction lacks
+    images[0, 0, 0, 0] = 1.0  # a bright speck outside the body
+    recon = np.full_like(images, 0.5)
+    body = np.zeros((1, 16, 16), bool)
+    body[0, 2:14, 2:14] = True
+    mask = score_mask(body, scoring)
+    heat = anomaly_map(residual(images, recon, scoring), mask, scoring)
+    assert heat[0, 0, 0] == 0.0 and heat[0, 8, 8] == pytest.approx(0.4)
+    assert heat[0, 2, 2] == 0.0  # eroded edge
+    # top 10 % of the 100 mask pixels: all inside the block (16 pixels at 0.4)
+    assert slice_scores(heat, mask, scoring)[0] == pytest.approx(0.4)
+    darker = residual(recon, images, scoring)  # positive residual ignores darker-than-expected
+    assert darker.max() == 0.0

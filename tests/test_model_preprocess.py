@@ -1,0 +1,78 @@
+"""The shared preprocessing: windows, body crop, masks, and mapping maps back onto the volume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ctviewer.errors import ModelError
+from ctviewer.model.preprocess import (
+    Preprocessing,
+    body_box,
+    check_kind,
+    inner_mask,
+    prepare_volume,
+    restore,
+)
+from ctviewer.volume import Volume
+
+
+def ct_volume() -> Volume:
+    """Air everywhere, a 40 x 60 soft-tissue block off centre with a -800 HU hole in it."""
+    array = np.full((5, 100, 120), -1000.0, np.float32)
+    array[:, 20:60, 50:110] = 40.0
+    array[:, 30:40, 70:80] = -800.0
+    return Volume(array=array, spacing=(2.0, 0.8, 0.8))
+
+
+def test_prepare_windows_crops_and_masks_the_body() -> None:
+    pre = Preprocessing(size=32, windows=((40.0, 400.0), (-600.0, 1500.0)), context=1)
+    prepared = prepare_volume(ct_volume(), pre)
+    assert prepared.images.shape == (5, 6, 32, 32)
+    assert prepared.images.min() >= 0.0 and prepared.images.max() <= 1.0
+    # the box is square around the block: its side is the block's width plus the margin
+    y0, x0, y1, x1 = prepared.box
+    assert y1 - y0 == x1 - x0 and 60 <= x1 - x0 <= 70 and x0 <= 50 and x1 >= 110
+    body = prepared.body[0]
+    assert 0.4 < body.mean() < 0.8  # a 40 x 60 block in a ~64 x 64 box, hole filled
+    soft_tissue = prepared.images[0, 2]  # centre slice, first window
+    assert soft_tissue[body].mean() > 0.4 and soft_tissue[~body].mean() < 0.1
+
+
+def test_restore_puts_the_map_back_on_the_volume_grid() -> None:
+    volume = ct_volume()
+    pre = Preprocessing(size=32)
+    prepared = prepare_volume(volume, pre)
+    back = restore(prepared.body.astype(np.float32), prepared.box, volume.shape[1:]) > 0.5
+    truth = np.zeros(volume.shape[1:], bool)
+    truth[20:60, 50:110] = True
+    iou = (back[0] & truth).sum() / (back[0] | truth).sum()
+    assert back.shape == volume.shape and iou > 0.85
+
+
+def test_inner_mask_strips_the_bright_shell() -> None:
+    yy, xx = np.mgrid[:64, :64] - 31.5
+    r = np.hypot(yy, xx)
+    image = np.where(r < 28, 1.0, 0.0)
+    image[r < 24] = 0.4
+    inner = inner_mask(image.astype(np.float32), r < 28)
+    assert inner[r < 18].all() and not inner[(r > 24) & (r < 28)].any()
+
+
+def test_kind_mismatch_and_bad_settings_are_model_errors() -> None:
+    picture = Volume(array=np.zeros((1, 8, 8), np.float32), spacing=(1, 1, 1), is_hu=False)
+    picture.source = "x.png"
+    with pytest.raises(ModelError, match="x.png"):
+        check_kind(picture, Preprocessing(kind="hu"))
+    with pytest.raises(ModelError):
+        Preprocessing(size=50)
+    with pytest.raises(ModelError):
+        Preprocessing(organ="liver")
+
+
+def test_settings_survive_a_dict_round_trip_and_empty_slices_do_not_crash() -> None:
+    pre = Preprocessing(kind="hu", size=48, windows=((40.0, 80.0),), context=2, organ="inner")
+    assert Preprocessing.from_dict(pre.to_dict()) == pre
+    empty = Volume(array=np.full((2, 16, 16), -1000.0, np.float32), spacing=(1, 1, 1))
+    assert body_box(empty, pre) == (0, 0, 16, 16)
+    assert not prepare_volume(empty, pre).body.any()
