@@ -15,6 +15,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -39,6 +40,7 @@ def ensure_environment() -> None:
     fingerprint = _setup_fingerprint()
     if STAMP.exists() and STAMP.read_text() == fingerprint:
         return
+    started = time.monotonic()
     if not PYTHON.exists():
         print(f"[setup] creating {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
@@ -50,6 +52,7 @@ def ensure_environment() -> None:
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
     subprocess.run([*pip, "-c", str(ROOT / "constraints.txt"), "-e", f"{ROOT}[dev]"], check=True)
     STAMP.write_text(fingerprint)
+    print(f"[setup] done in {time.monotonic() - started:.0f} s", flush=True)
 
 
 def main(argv: list[str]) -> int:

@@ -150,20 +150,19 @@ def test_worker_relays_progress_results_errors_and_cancel(qtbot) -> None:
     qtbot.waitUntil(lambda: bool(cancelled))
 
 
-def test_signal_emits_do_not_exhaust_the_refcount_of_true() -> None:
-    """PySide6 6.12 loses a reference to True per Python-side emit; qtfix keeps a reserve."""
+def test_signal_emits_do_not_leak_references_to_true() -> None:
+    """PySide6 6.12.0 drops a reference to True per Python-side emit and aborts the app after a
+    few thousand mouse moves ("bool_dealloc"); the pinned version must not."""
     import sys
 
     from PySide6.QtCore import QObject, Signal
-
-    from ctviewer.ui import qtfix
 
     class Emitter(QObject):
         fired = Signal(int)
 
     emitter = Emitter()
+    emitter.fired.connect(lambda value: None)
     before = sys.getrefcount(True)
-    for i in range(20_000):  # more than a bare interpreter's references to True
+    for i in range(2_000):
         emitter.fired.emit(i)
-    qtfix.top_up()
-    assert sys.getrefcount(True) >= min(before, qtfix.RESERVE_MIN - 1)
+    assert sys.getrefcount(True) - before > -50

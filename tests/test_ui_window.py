@@ -97,7 +97,7 @@ def drop(window: MainWindow, path: Path) -> None:
     point = QPointF(window.rect().center())
     actions = Qt.DropAction.CopyAction
     no_button, no_key = Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
-    enter = QDragEnterEvent(point, actions, data, no_button, no_key)
+    enter = QDragEnterEvent(point.toPoint(), actions, data, no_button, no_key)
     QApplication.sendEvent(window, enter)
     assert enter.isAccepted()
     QApplication.sendEvent(window, QDropEvent(point, actions, data, no_button, no_key))

@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from ctviewer.anomaly.score import top_percent_mean
+from ctviewer.errors import ModelError
 
 SLICE_SCORES = ("top_percent", "mae")
 RESIDUALS = ("abs", "positive")
@@ -30,6 +31,10 @@ class Scoring:
     sigma: float = 1.0  # Gaussian smoothing (pixels at model resolution; 0 = off)
     slice_score: str = "top_percent"  # or "mae": mean of the map inside the mask
     percent: float = 1.0  # for top_percent
+
+    def __post_init__(self) -> None:
+        if self.slice_score not in SLICE_SCORES or self.residual not in RESIDUALS:
+            raise ModelError(f"unknown score {self.slice_score!r} or residual {self.residual!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

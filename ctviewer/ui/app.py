@@ -19,7 +19,6 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from ctviewer.errors import CTViewerError
 from ctviewer.paths import log_dir, resources_dir
-from ctviewer.ui import qtfix
 
 LOG_NAME = "ctviewer.log"
 log = logging.getLogger("ctviewer")
@@ -30,10 +29,15 @@ def log_file() -> Path:
 
 
 def setup_logging() -> None:
-    """Log to a rotating file in the user data dir (no patient data is logged)."""
-    if any(isinstance(h, RotatingFileHandler) for h in log.handlers):
-        return
-    handler = RotatingFileHandler(log_file(), maxBytes=1_000_000, backupCount=2, encoding="utf-8")
+    """Log to a rotating file in the user data dir (no patient data is logged). Called again
+    after the user data dir changed (CTVIEWER_HOME), it moves the log there."""
+    path = log_file()
+    for old in [h for h in log.handlers if isinstance(h, RotatingFileHandler)]:
+        if Path(old.baseFilename) == path:
+            return
+        log.removeHandler(old)
+        old.close()
+    handler = RotatingFileHandler(path, maxBytes=1_000_000, backupCount=2, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
@@ -97,7 +101,6 @@ def create_app(argv: list[str] | None = None) -> QApplication:
     app.setApplicationName("ctviewer")
     app.setOrganizationName("ctviewer")
     app.setWindowIcon(app_icon())
-    qtfix.install(app)
     setup_logging()
     qInstallMessageHandler(log_qt_message)
     sys.excepthook = handle_exception
