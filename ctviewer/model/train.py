@@ -30,7 +30,7 @@ from ctviewer.model.device import choose_device
 from ctviewer.model.preprocess import LEVEL, Preprocessing, prepare_volume
 from ctviewer.model.synthetic import paste_lesions
 from ctviewer.pipeline import Input, load_inputs, model_maps
-from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report
+from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report, subrange
 from ctviewer.volume import Volume
 
 
@@ -138,13 +138,6 @@ def _batch(
         if rng.random() < config.synthetic:
             corrupt[i] = paste_lesions(clean[i], masks[j], rng)
     return torch.from_numpy(clean), torch.from_numpy(corrupt)
-
-
-def _part(progress: ProgressFn | None, start: float, end: float) -> ProgressFn | None:
-    """A progress callback for one part of a job, mapped onto [start, end]."""
-    if progress is None:
-        return None
-    return lambda fraction, message: progress(start + (end - start) * fraction, message)
 
 
 def _fit(
@@ -283,7 +276,7 @@ def train_model(
         parts = [(net, config)]
     loss = 0.0
     for k, (part, part_config) in enumerate(parts):
-        share = _part(_part(progress, 0.05, 0.9), k / len(parts), (k + 1) / len(parts))
+        share = subrange(subrange(progress, 0.05, 0.9), k / len(parts), (k + 1) / len(parts))
         loss = _fit(part, data, masks, part_config, pre.kind, device, share, cancel)
     net.eval()
     created = datetime.now(UTC)

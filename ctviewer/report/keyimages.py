@@ -17,7 +17,7 @@ from ctviewer.errors import CTViewerError
 from ctviewer.render import orientation_letters, render_view
 from ctviewer.volume import Finding, Result, Volume
 
-SELECTED_BOX_RGB = (0, 255, 255)  # cyan box around the finding a key image is about
+SELECTED_BOX_RGB = (255, 220, 0)  # yellow box around the finding a key image is about
 TEXT_RGB = (255, 255, 255)
 MAX_KEY_IMAGES = 12  # per report / DICOM export; the table lists every finding
 

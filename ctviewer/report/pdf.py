@@ -324,7 +324,7 @@ def build_story(
             Paragraph("Key images", s["h2"]),
             Paragraph(
                 "Each image is the slice where the finding peaks, at the report's window/level: "
-                "colour = anomaly map, yellow outlines = findings, cyan box = the finding named "
+                "colour = anomaly map, cyan outlines = findings, yellow box = the finding named "
                 "below the image.",
                 s["small"],
             ),
