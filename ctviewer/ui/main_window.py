@@ -655,9 +655,13 @@ class MainWindow(QMainWindow):
             "PNG (*.png)",
         )
         if path:
-            from PIL import Image
+            from ctviewer.report.keyimages import save_png
 
-            Image.fromarray(self.view_image()).save(path)
+            try:
+                save_png(self.view_image(), path)
+            except CTViewerError as error:
+                self.show_error(error)
+                return
             self.message(f"Saved {path}")
 
     def copy_view(self) -> None:
