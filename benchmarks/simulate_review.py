@@ -122,7 +122,15 @@ def run_split(name: str, base_path: Path, seed: int, args, workdir: Path) -> dic
         store,
         base_path,
         home / "learned.pt",
-        config=LearnConfig(epochs=args.learn_epochs, device="cpu"),
+        config=LearnConfig(
+            epochs=args.learn_epochs,
+            device="cpu",
+            positive_weight=args.positive_weight,
+            positive_margin=args.positive_margin,
+            positive_paste=args.positive_paste,
+            validation_fraction=args.validation_fraction,
+            threshold_rule=args.threshold_rule,
+        ),
         replay=[root / train_dir],
     )
     learn_s = time.perf_counter() - start
@@ -195,11 +203,27 @@ def run(name: str, args: argparse.Namespace, workdir: Path) -> dict:
 
 
 def main() -> int:
+    from ctviewer.feedback.learn import LearnConfig
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", nargs="+", choices=sorted(DATASETS), default=["head"])
     parser.add_argument("--recipe", default=None, help="base recipe for every data set")
     parser.add_argument("--base-epochs", type=int, default=None, help="default: the recipe's")
     parser.add_argument("--learn-epochs", type=int, default=None, help="default: a fifth of base")
+    parser.add_argument(
+        "--positive-weight",
+        type=float,
+        default=LearnConfig.positive_weight,
+        help="outlier exposure on accepted findings (0: off, for an ablation)",
+    )
+    parser.add_argument("--positive-margin", type=float, default=LearnConfig.positive_margin)
+    parser.add_argument("--positive-paste", type=float, default=LearnConfig.positive_paste)
+    parser.add_argument(
+        "--validation-fraction", type=float, default=LearnConfig.validation_fraction
+    )
+    parser.add_argument(
+        "--threshold-rule", default=LearnConfig.threshold_rule, help="see validation.recalibrate"
+    )
     parser.add_argument("--seed", type=int, default=0, help="first split's seed")
     parser.add_argument("--splits", type=int, default=3, help="review/test splits of dev")
     parser.add_argument("--workdir", type=Path, default=None, help="keep base models here")

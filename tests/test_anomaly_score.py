@@ -74,3 +74,12 @@ def test_lognormal_calibration_ignores_one_extreme_normal() -> None:
     assert 1.0 < robust < 2.0  # about exp(1.645 * 0.1) for log-normal(0, 0.1)
     with pytest.raises(ValueError, match="method"):
         score.calibrate_threshold(normals, 0.95, method="guess")
+
+
+def test_accuracy_threshold_follows_the_case_mix() -> None:
+    scores = np.array([0.1, 0.2, 0.6, 0.3, 0.7, 0.8, 0.9, 0.95])
+    labels = np.array([0, 0, 0, 1, 1, 1, 1, 1])
+    # one error either way: the false alarm at 0.6 (the lower, more sensitive, wins the tie) ...
+    assert score.accuracy_threshold(scores, labels) == 0.2
+    # ... while Youden's J prefers the miss at 0.3: 4/5 + 3/3 beats 5/5 + 2/3
+    assert score.youden_threshold(scores, labels) == 0.6

@@ -9,14 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from scipy.stats import norm
 
 from ctviewer import paths
+from ctviewer.anomaly.score import calibrate_threshold
 from ctviewer.cli.main import main as cli_main
 from ctviewer.errors import Cancelled, CTViewerError
 from ctviewer.feedback import learn, versions
 from ctviewer.feedback.learn import LearnConfig, learn_from_feedback
 from ctviewer.feedback.store import FeedbackStore
-from ctviewer.feedback.validation import guard, metrics
+from ctviewer.feedback.validation import bagged_threshold, guard, metrics, recalibrate
 from ctviewer.model.checkpoint import load_model, save_model
 from ctviewer.model.preprocess import Preprocessing
 from ctviewer.model.train import TrainConfig, train_model
@@ -62,12 +64,18 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def review(data: dict) -> FeedbackStore:
-    """Mark the dev normals normal and accept the abnormal images, as a reviewer would."""
+    """Mark the dev normals normal and accept the abnormal images' findings (the image itself
+    where the model found nothing), as a reviewer would."""
     store = FeedbackStore()
     model = load_model(data["base"], device="cpu")
     for path in data["normal"] + data["abnormal"]:
         result = detect(next(load_inputs([path])), model)
-        store.record(result, None, "normal" if path in data["normal"] else "accept", "dr")
+        if path in data["normal"]:
+            store.record(result, None, "normal", "dr")
+        for finding in result.findings if path in data["abnormal"] else []:
+            store.record(result, finding, "accept", "dr")
+        if path in data["abnormal"] and not result.findings:
+            store.record(result, None, "accept", "dr")
     return store
 
 
@@ -77,6 +85,7 @@ def test_learning_writes_a_version_with_lineage(
     store = review(data)
     out = data["root"] / "learned.pt"
     argv = ["learn", "--model", str(data["base"]), "--out", str(out), "--epochs", "1", "--json"]
+    argv += ["--positive-weight", "0.7"]
     assert cli_main([*argv, "--replay", str(data["root"] / "train")]) == 0
     outcome = json.loads(capsys.readouterr().out)
     base = load_model(data["base"], device="cpu")
@@ -95,10 +104,58 @@ def test_learning_writes_a_version_with_lineage(
     )
     assert recipe["learning_rate"] == pytest.approx(0.2 * parent_recipe["learning_rate"])
     assert recipe["noise_std"] == parent_recipe["noise_std"]  # the parent's recipe, gentler
+    # accepted findings of the learning fold teach by exposure; validation's are kept apart
+    accepted = {d.source for d in store.decisions() if d.decision == "accept" and d.bbox}
+    held = {
+        i.source
+        for i in learn.split_labelled(
+            learn.build_pool(store.decisions()).labelled, LearnConfig().validation_fraction
+        )[1]
+    }
+    assert outcome["counts"]["confirmed_anomalies"] == len(accepted - held) > 0
+    assert learned.metadata["training"]["positive_slices"] == len(accepted - held)
+    assert recipe["positive_weight"] == registered.lineage["config"]["positive_weight"] == 0.7
     assert "replay" not in learned.metadata["lineage"]  # file paths stay out of the checkpoint
     assert registered.lineage["parent_path"] == str(data["base"].resolve())
     expected = out.resolve() if outcome["promoted"] else paths.default_model_path()
     assert versions.active_model_path(store) == expected
+
+
+def test_threshold_rules() -> None:
+    neg, pos = np.array([0.1, 0.2, 0.6]), np.array([0.3, 0.4, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99])
+    threshold, how = recalibrate(pos, neg, [], 9.9, 0.95)  # one error: the normal at 0.6
+    assert threshold == pytest.approx(0.25) and "fewest errors on 11 reviewed" in how
+    threshold, how = recalibrate(pos, neg, [], 9.9, 0.95, rule="youden")  # 2 misses, spec 1
+    assert threshold == pytest.approx(0.65) and "Youden" in how
+    others = [0.05, 0.15, 0.25]
+    threshold, how = recalibrate(pos, neg, others, 9.9, 0.95, rule="specificity")
+    assert threshold == calibrate_threshold([*neg, *others], 0.95) and "on 6 normals" in how
+    assert recalibrate(np.array([]), neg, others, 9.9, 0.95)[0] == threshold  # one label only
+    assert recalibrate(pos, np.array([]), [], 9.9, 0.95) == (
+        9.9,
+        "the fine-tuning's own calibration",
+    )
+    with pytest.raises(ValueError, match="rule"):
+        recalibrate(pos, neg, [], 9.9, 0.95, rule="nonsense")
+
+
+def test_bagged_threshold_is_repeatable_and_does_better_on_unseen_cases() -> None:
+    """Review sets of 5 normal + 15 abnormal scores from two known distributions: the bagged
+    threshold's expected accuracy on new cases of the same mix beats the single estimate's."""
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(5, int), np.ones(15, int)]
+
+    def expected_accuracy(threshold: float) -> float:
+        return 0.25 * norm.cdf(threshold, 1.0, 0.4) + 0.75 * norm.sf(threshold, 1.8, 0.4)
+
+    single, bagged = [], []
+    for _ in range(40):
+        scores = np.r_[rng.normal(1.0, 0.4, 5), rng.normal(1.8, 0.4, 15)]
+        threshold = bagged_threshold(scores, labels, "accuracy")
+        assert threshold == bagged_threshold(scores, labels, "accuracy")  # deterministic
+        bagged.append(expected_accuracy(threshold))
+        single.append(expected_accuracy(bagged_threshold(scores, labels, "accuracy", 0)))
+    assert np.mean(bagged) > np.mean(single)
 
 
 def test_guard_refuses_a_worse_model() -> None:
@@ -175,3 +232,14 @@ def test_review_of_detect_results_reaches_the_store(
     assert {d.finding_id for d in stored} == (set(finding_ids) or {None})
     assert {d.reviewer for d in stored} == {"dr cli"}
     assert stored[0].model_version == load_model(data["base"], device="cpu").info.version
+
+
+def test_unknown_threshold_rule_is_refused_before_training(
+    data: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    review(data)
+    out = data["root"] / "never.pt"
+    argv = ["learn", "--model", str(data["base"]), "--out", str(out)]
+    assert cli_main([*argv, "--threshold-rule", "nonsense"]) != 0
+    assert "unknown threshold rule 'nonsense'" in capsys.readouterr().err
+    assert not out.exists()

@@ -53,6 +53,12 @@ def test_pool_rule() -> None:
     }
     [part] = [r for r in pool.normal if r.source == "/d/partial.png"]
     assert part.bboxes == [partial.findings[1].bbox]
+    exposure = {item.source: item.bboxes for item in pool.labelled if item.label == 1}
+    assert exposure == {  # where fine-tuning must not reconstruct: the accepted boxes only
+        "/d/bleed.png": [mixed.findings[0].bbox],
+        "/d/missed.png": [],  # accepted without a finding: no place to learn from
+        "/d/series": [series.findings[0].bbox],
+    }
     assert sorted(pool.decision_ids) == [d.id for d in store.history()]
 
 

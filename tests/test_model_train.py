@@ -9,7 +9,16 @@ import torch
 from ctviewer.errors import Cancelled, InputError
 from ctviewer.model.checkpoint import load_model, save_model
 from ctviewer.model.preprocess import Preprocessing
-from ctviewer.model.train import TrainConfig, recipe, train_model
+from ctviewer.model.synthetic import crop_patches, paste_patch
+from ctviewer.model.train import (
+    Positive,
+    TrainConfig,
+    _batch,
+    _positive_slices,
+    recipe,
+    train_model,
+)
+from ctviewer.pipeline import detect
 from ctviewer.progress import new_cancel_flag
 from ctviewer.volume import Volume
 
@@ -90,6 +99,56 @@ def test_fine_tuning_keeps_architecture_and_records_origin(tmp_path) -> None:
     assert tuned.metadata["training"]["volumes"] + tuned.metadata["training"]["held_back"] == 4
 
 
+def bright_spot(seed: int) -> tuple[Volume, tuple[int, ...]]:
+    """A disc image with a bright blob, and the blob's box (z0, y0, x0, z1, y1, x1)."""
+    volume = disc_image(seed)
+    y, x = np.random.default_rng(seed).integers(18, 26, 2)
+    volume.array[0, y - 4 : y + 4, x - 4 : x + 4] += 0.08
+    return volume, (0, int(y - 4), int(x - 4), 1, int(y + 4), int(x + 4))
+
+
+def test_positive_regions_map_to_model_input() -> None:
+    volume, _ = bright_spot(0)
+    pre = Preprocessing(kind="image", size=32, crop=False)  # 48 px → 32 px: a factor 2/3
+    slices, where = _positive_slices([Positive(volume, [(0, 12, 6, 1, 24, 30)])], pre, 8, None)
+    assert slices.shape == (1, 1, 32, 32) and where.shape == (1, 32, 32)
+    ys, xs = np.nonzero(where[0])
+    assert (ys.min(), ys.max() + 1, xs.min(), xs.max() + 1) == (8, 16, 4, 20)
+    _, whole = _positive_slices([Positive(volume)], pre, 8, None)  # no box: the whole body
+    assert whole[0].sum() > 4 * where[0].sum()
+
+
+def test_outlier_exposure_raises_the_confirmed_anomalies_score(tmp_path) -> None:
+    plain = {"noise_std": 0.0}  # a plain autoencoder, which reconstructs the faint spots too well
+    base = train_model([disc_image(i) for i in range(6)], tiny_config(epochs=20, **plain))
+    path = save_model(base, tmp_path / "base.pt")
+    positives = [Positive(volume, [box]) for volume, box in map(bright_spot, range(50, 53))]
+    unseen = [bright_spot(60 + i)[0] for i in range(3)]
+
+    def tuned(weight: float) -> tuple[float, float]:
+        config = tiny_config(
+            epochs=10,
+            learning_rate=3e-3,
+            positive_weight=weight,
+            positive_margin=10.0,
+            **plain,
+        )
+        model = train_model(
+            [disc_image(10 + i) for i in range(4)], config, init_from=path, positives=positives
+        )
+        assert model.metadata["training"]["positive_slices"] == 3
+        seen = np.mean([detect(p.volume, model).score for p in positives])
+        return float(seen), float(np.mean([detect(v, model).score for v in unseen]))
+
+    (seen, new), (seen_off, new_off) = tuned(2.0), tuned(0.0)
+    assert seen > 1.3 * seen_off and new > 1.3 * new_off  # also on spots it never saw
+
+
+def test_positives_need_a_model_to_fine_tune() -> None:
+    with pytest.raises(InputError, match="fine-tune"):
+        train_model([disc_image(0)], tiny_config(), positives=[Positive(bright_spot(1)[0])])
+
+
 def test_bad_training_inputs() -> None:
     ct = Volume(array=np.zeros((2, 32, 32), np.float32), spacing=(1, 1, 1))
     with pytest.raises(InputError, match="mix"):
@@ -106,3 +165,34 @@ def test_ensemble_round_trip(tmp_path) -> None:
     loaded = load_model(save_model(model, tmp_path / "ensemble.pt"))
     x = np.random.default_rng(0).random((2, 1, 32, 32), dtype=np.float32)
     np.testing.assert_allclose(loaded.reconstruct(x), model.reconstruct(x), atol=1e-6)
+
+
+def test_confirmed_anomalies_are_pasted_inside_the_organ() -> None:
+    rng = np.random.default_rng(0)
+    image = np.zeros((1, 32, 32), np.float32)
+    organ = np.zeros((32, 32), bool)
+    organ[8:24, 8:24] = True
+    regions = np.zeros((2, 32, 32), bool)
+    regions[0, 2:6, 3:8] = True  # a small finding: kept
+    regions[1, :, :20] = True  # wider than half the slice: left out
+    slices = np.ones((2, 1, 32, 32), np.float32)
+    [(pixels, mask)] = crop_patches(slices, regions)
+    assert pixels.shape == (1, 4, 5) and mask.all()
+    for _ in range(20):
+        out = paste_patch(image, organ, (pixels, mask), rng)
+        ys, xs = np.nonzero(out[0] > 0.5)
+        assert ys.size and organ[round(ys.mean()), round(xs.mean())]  # centred in the organ
+    assert not image.any()  # the input is left alone
+
+
+def test_training_batches_carry_pasted_anomalies_to_restore() -> None:
+    data = np.full((4, 1, 32, 32), 0.5, np.float32)
+    organ = np.ones((4, 32, 32), bool)
+    patch = (np.ones((1, 3, 3), np.float32), np.ones((3, 3), bool))
+    index = np.arange(4)
+    rng = np.random.default_rng(0)
+    for share, changed in ((1.0, 4), (0.0, 0)):
+        config = tiny_config(positive_paste=share)
+        clean, corrupt = _batch(data, organ, index, config, rng, [patch])
+        assert (clean == 0.5).all()  # the target stays the normal slice
+        assert sum(bool((c != 0.5).any()) for c in corrupt) == changed

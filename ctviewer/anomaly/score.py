@@ -93,6 +93,15 @@ def youden_threshold(scores: ArrayLike, labels: ArrayLike) -> float:
     return best
 
 
+def accuracy_threshold(scores: ArrayLike, labels: ArrayLike) -> float:
+    """The threshold with the fewest errors on these labelled scores, i.e. at their own mix of
+    normal and abnormal cases (ties: the lowest such threshold, the more sensitive)."""
+    s, y = _scores_labels(scores, labels)
+    candidates = np.unique(s)
+    correct = [((s > t) == y).sum() for t in candidates]
+    return float(candidates[int(np.argmax(correct))])
+
+
 def top_percent_mean(values: np.ndarray, percent: float) -> float:
     """Mean of the largest `percent` % of `values` (at least one value); 0 for an empty array."""
     flat = np.asarray(values, dtype=np.float32).ravel()

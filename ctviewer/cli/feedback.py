@@ -43,6 +43,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     learn.add_argument("--out", type=Path, required=True, help="new model checkpoint")
     learn.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs")
     learn.add_argument(
+        "--positive-weight",
+        type=float,
+        default=None,
+        metavar="W",
+        help="weight of the outlier-exposure term on accepted findings (0 turns it off)",
+    )
+    learn.add_argument(
+        "--threshold-rule",
+        default=None,
+        metavar="RULE",
+        help="how the new threshold is chosen from the reviewed images: accuracy (default),"
+        " youden or specificity",
+    )
+    learn.add_argument(
         "--replay",
         type=Path,
         nargs="+",
@@ -163,7 +177,11 @@ def run_review(args: argparse.Namespace) -> int:
 def run_learn(args: argparse.Namespace) -> int:
     from ctviewer.feedback.learn import LearnConfig, learn_from_feedback
 
-    config = LearnConfig() if args.epochs is None else LearnConfig(epochs=args.epochs)
+    config = LearnConfig(epochs=args.epochs)
+    if args.positive_weight is not None:
+        config.positive_weight = args.positive_weight
+    if args.threshold_rule is not None:
+        config.threshold_rule = args.threshold_rule
     base = args.model or versions.active_model_path()
     progress = ProgressLine()
     try:

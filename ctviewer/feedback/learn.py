@@ -9,10 +9,17 @@
 3. The model is fine-tuned from its checkpoint (`train_model(init_from=...)`, with the recipe
    recorded in its metadata, a fifth of its epochs and of its learning rate) on the learning
    fold's normal pool, oversampled, mixed with the replay normals so that nothing learned before
-   is forgotten.
-4. The threshold is recalibrated on labelled images: Youden's J when both labels are present
-   (halfway to the next score, for a margin); with reviewed normals only, at least the target
-   specificity on them; otherwise the engine's calibration on held-back normals is kept.
+   is forgotten. The learning fold's accepted findings teach too (outlier exposure): a hinge
+   pushes the reconstruction error inside their boxes above twice the parent's threshold
+   (`positive_weight`, `positive_margin`), and their pixels are pasted into a share of the normal
+   slices, which the network must restore (`positive_paste`). An image accepted without a
+   finding gives no place to learn from: it serves the threshold and the validation only.
+4. The threshold is recalibrated on the reviewed images (`threshold_rule`): by default the one
+   with the fewest errors on them, i.e. at the mix of normal and abnormal cases the reviewers
+   actually see ("youden": best sensitivity + specificity whatever the mix), halfway to the next
+   score for a margin, and bagged (the median over bootstrap resamples: a few dozen reviewed
+   images move a single estimate a lot); with one label only, the parent's target specificity on
+   the reviewed normals plus normals the new model did not train on.
 5. Guarded promotion: on the validation set (held-back normals + the validation fold) the new
    model, with its threshold from the learning fold only, must not be worse than its parent:
    balanced accuracy (mean of sensitivity and specificity, each model at its own threshold) not
@@ -42,10 +49,17 @@ from ctviewer.errors import CTViewerError, InputError
 from ctviewer.feedback import versions
 from ctviewer.feedback.pool import Labelled, Region, TrainingPool, build_pool
 from ctviewer.feedback.store import FeedbackStore
-from ctviewer.feedback.validation import guard, hold_out, metrics, recalibrate, split_labelled
+from ctviewer.feedback.validation import (
+    THRESHOLD_RULES,
+    guard,
+    hold_out,
+    metrics,
+    recalibrate,
+    split_labelled,
+)
 from ctviewer.model.autoencoder import AnomalyModel
 from ctviewer.model.checkpoint import load_model, save_model
-from ctviewer.model.train import TrainConfig, train_model
+from ctviewer.model.train import Positive, TrainConfig, train_model
 from ctviewer.pipeline import detect, load_inputs
 from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report
 from ctviewer.volume import Volume
@@ -61,7 +75,11 @@ class LearnConfig:
     max_pool_repeat: int = 8
     validation_fraction: float = 0.3  # of labelled images and of replay normals
     target_specificity: float = 0.95
+    threshold_rule: str = "accuracy"  # or "youden", "specificity" (see validation.recalibrate)
     max_auroc_drop: float = 0.02
+    positive_weight: float = 0.5  # outlier exposure on accepted findings; 0 turns it off
+    positive_margin: float = 2.0  # times the parent's threshold
+    positive_paste: float = 0.3  # share of normal slices given an accepted finding to remove
     device: str = "auto"
     seed: int = 0
 
@@ -184,6 +202,7 @@ class _Material:
     """Everything the fine-tuning and the validation read, split into folds."""
 
     normals: list[Volume]  # feedback normal pool (learning fold and unlabelled regions)
+    positives: list[Positive]  # the learning fold's confirmed anomalies
     replay: list[Volume]  # original training normals to mix in
     held_normals: list[Volume]  # original training normals kept for validation
     learning: list[Labelled]
@@ -194,12 +213,20 @@ def _gather(pool: TrainingPool, replay_sources: list[str], reader: _Reader, conf
     learning, validation = split_labelled(pool.labelled, config.validation_fraction)
     held_out = {i.item_key for i in validation}
     normals = [reader.region(r) for r in pool.normal if r.item_key not in held_out]
+    positives = [
+        Positive(volume, item.bboxes)
+        for item in learning
+        if item.label == 1
+        and item.bboxes  # an image accepted without a finding does not say where
+        and (volume := reader.volume(item.source, item.series_uid)) is not None
+    ]
     replay = list(load_inputs(replay_sources, cancel=reader.cancel))
     held_keys = hold_out([_key(v) for v in replay], config.validation_fraction)
     if not replay_sources:
         reader.warnings.append("no replay of the original training normals: forgetting is likely")
     return _Material(
         normals=[v for v in normals if v is not None],
+        positives=positives,
         replay=[v for v in replay if _key(v) not in held_keys],
         held_normals=[v for v in replay if _key(v) in held_keys],
         learning=learning,
@@ -219,6 +246,9 @@ def fine_tune_config(base: AnomalyModel, config: LearnConfig) -> TrainConfig:
         parent,
         epochs=epochs,
         learning_rate=parent.learning_rate * config.learning_rate_scale,
+        positive_weight=config.positive_weight,
+        positive_margin=config.positive_margin,
+        positive_paste=config.positive_paste,
         device=config.device,
         seed=config.seed,
         name=str(base.metadata.get("name", parent.name)),
@@ -243,6 +273,7 @@ def _fine_tune(
         cancel=cancel,
         init_from=base_path,
         extra_normals=material.replay,
+        positives=material.positives,
     )
     return model, repeat
 
@@ -254,11 +285,22 @@ def _labelled_scores(model: AnomalyModel, items: list[Labelled], reader: _Reader
     return scores, np.array([label for _, label in pairs], dtype=int)
 
 
-def _calibrate(model: AnomalyModel, items: list[Labelled], reader: _Reader, config):
+def _calibrate(
+    model: AnomalyModel, items: list[Labelled], other_normals, reader: _Reader, config
+) -> tuple[float, str]:
     """The threshold from reviewed images' scores under `model` (see `recalibrate`)."""
     scores, labels = _labelled_scores(model, items, reader)
     pos, neg = scores[labels == 1], scores[labels == 0]
-    return recalibrate(pos, neg, model.threshold, config.target_specificity)
+    calibration = model.metadata.get("calibration", {})
+    return recalibrate(
+        pos,
+        neg,
+        [*calibration.get("normal_scores", []), *other_normals],
+        model.threshold,
+        model.metadata.get("target_specificity", config.target_specificity),
+        calibration.get("method", "empirical"),
+        config.threshold_rule,
+    )
 
 
 def _validate(
@@ -289,6 +331,11 @@ def learn_from_feedback(
     `out_path`: the new checkpoint, which must not exist yet (default: `<models dir>/<version>.pt`).
     """
     config = config or LearnConfig()
+    if config.threshold_rule not in THRESHOLD_RULES:
+        raise CTViewerError(
+            f"unknown threshold rule {config.threshold_rule!r}; choose one of "
+            + ", ".join(THRESHOLD_RULES)
+        )
     base_path = Path(base_model_path)
     if out_path is not None and Path(out_path).exists():
         raise CTViewerError("already exists; choose a new file for the new model version", out_path)
@@ -306,17 +353,21 @@ def learn_from_feedback(
     )
 
     report(progress, 0.8, "recalibrating the threshold on reviewed images")
-    validated, _ = _calibrate(model, material.learning, reader, config)
+    validated, _ = _calibrate(model, material.learning, [], reader, config)
     report(progress, 0.86, "validating against the parent model")
     metric_report = _validate(base, model, validated, material, reader)
     promoted, reason = guard(metric_report["parent"], metric_report["new"], config.max_auroc_drop)
     report(progress, 0.94, "final threshold from every reviewed image")
-    threshold, how = _calibrate(model, material.learning + material.validation, reader, config)
+    held = _scores(model, material.held_normals, cancel)  # validation is over: use them too
+    threshold, how = _calibrate(
+        model, material.learning + material.validation, held, reader, config
+    )
     check_cancel(cancel)  # the last point where stopping is allowed: nothing written yet
 
     counts = {
         "decisions": len(pool.decision_ids),
         "normal_regions": len(material.normals),
+        "confirmed_anomalies": len(material.positives),
         "pool_repeat": repeat,
         "replay_normals": len(material.replay),
         "labelled_learning": len(material.learning),

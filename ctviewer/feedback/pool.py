@@ -3,8 +3,10 @@
 The rule, per image/series (its latest decisions, over every model version that analysed it):
 
 - An **accepted** finding (or a whole-image "accept" of a missed anomaly) makes the image a
-  labelled **positive**. It never joins the normal pool; it is used to calibrate the threshold and
-  to validate a new model.
+  labelled **positive**. It never joins the normal pool; it is used to calibrate the threshold, to
+  validate a new model, and — when it is a finding, so that we know where — as an
+  outlier-exposure example in fine-tuning: the network is pushed to *not* reconstruct the
+  accepted finding's box, so that its reconstruction error, the anomaly score, rises there.
 - A **rejected** finding is normal anatomy the model wrongly flagged: the slices it spans (its
   region, `Region.bbox`, recorded beside them) join the **normal pool** — unless an accepted finding
   of the same series spans any of those slices (then the slice holds a real anomaly and stays out).
@@ -46,6 +48,7 @@ class Labelled:
     series_uid: str | None
     label: int
     decision_ids: list[int] = field(default_factory=list)
+    bboxes: list[tuple[int, ...]] = field(default_factory=list)  # the accepted findings' boxes
 
     @property
     def item_key(self) -> str:
@@ -108,7 +111,8 @@ def build_pool(decisions: list[Decision]) -> TrainingPool:
         ids = [d.id for d in item]
         accepted = [d for d in item if d.decision == "accept"]
         if accepted:
-            pool.labelled.append(Labelled(first.source, first.series_uid, 1, ids))
+            boxes = [d.bbox for d in accepted if d.bbox]
+            pool.labelled.append(Labelled(first.source, first.series_uid, 1, ids, boxes))
             pool.normal += _rejected_regions(item, accepted)
         elif any(d.decision == "normal" for d in item) or _all_rejected(item):
             boxes = [d.bbox for d in item if d.bbox]

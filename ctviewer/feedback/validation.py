@@ -11,7 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from ctviewer.anomaly.score import auroc, calibrate_threshold, youden_threshold
+from ctviewer.anomaly.score import (
+    accuracy_threshold,
+    auroc,
+    calibrate_threshold,
+    youden_threshold,
+)
 from ctviewer.feedback.pool import Labelled
 
 
@@ -57,23 +62,58 @@ def metrics(scores: np.ndarray, labels: np.ndarray, threshold: float) -> dict[st
     }
 
 
+THRESHOLD_RULES = ("accuracy", "youden", "specificity")
+
+
+def _midpoint(scores: np.ndarray, labels: np.ndarray, rule: str) -> float:
+    """The rule's threshold on labelled scores, halfway to the next score above (a margin)."""
+    best = (accuracy_threshold if rule == "accuracy" else youden_threshold)(scores, labels)
+    above = scores[scores > best]
+    return float((best + above.min()) / 2) if above.size else float(best)
+
+
+def bagged_threshold(
+    scores: np.ndarray, labels: np.ndarray, rule: str, resamples: int = 200
+) -> float:
+    """The median of the rule's threshold over bootstrap resamples of the labelled images: a
+    review of a few dozen images moves a single threshold a lot; bagging steadies it."""
+    rng = np.random.default_rng(0)  # deterministic: the same decisions give the same model
+    found = [_midpoint(scores, labels, rule)]
+    for _ in range(resamples):
+        pick = rng.integers(0, scores.size, scores.size)
+        if labels[pick].min() != labels[pick].max():
+            found.append(_midpoint(scores[pick], labels[pick], rule))
+    return float(np.median(found))
+
+
 def recalibrate(
-    pos: np.ndarray, neg: np.ndarray, fallback: float, target_specificity: float
+    pos: np.ndarray,
+    neg: np.ndarray,
+    other_normals: Sequence[float],
+    fallback: float,
+    target_specificity: float,
+    method: str = "empirical",
+    rule: str = "accuracy",
 ) -> tuple[float, str]:
-    """The new threshold from labelled scores (see step 4 of the module docstring)."""
-    if pos.size and neg.size:
+    """The new threshold (see step 4 of `learn`'s docstring), and how it was chosen.
+
+    With reviewed images of both labels: "accuracy", the fewest errors on them (at the mix of
+    cases the reviewers saw), or "youden", the best sensitivity + specificity whatever the mix;
+    either halfway to the next score above, bagged over bootstrap resamples. "specificity", or a
+    review with one label only: the target specificity, by `method`, on the reviewed normals plus
+    `other_normals` (normals the model did not train on); with no normals at all, `fallback`."""
+    if rule not in THRESHOLD_RULES:
+        raise ValueError(f"unknown threshold rule {rule!r}; choose one of {THRESHOLD_RULES}")
+    if rule != "specificity" and pos.size and neg.size:
         scores = np.r_[pos, neg]
-        best = youden_threshold(scores, np.r_[np.ones(pos.size), np.zeros(neg.size)])
-        above = scores[scores > best]
-        # halfway to the next score: the same split of the reviewed images, with a margin
-        threshold = (best + above.min()) / 2 if above.size else best
-        return float(threshold), "Youden on reviewed images (midpoint)"
-    if neg.size:
-        return (
-            max(fallback, calibrate_threshold(neg, target_specificity)),
-            "target specificity on held-back and reviewed normals",
-        )
-    return fallback, "target specificity on held-back normals"
+        labels = np.r_[np.ones(pos.size, dtype=int), np.zeros(neg.size, dtype=int)]
+        what = "fewest errors" if rule == "accuracy" else "Youden's J"
+        return bagged_threshold(scores, labels, rule), f"{what} on {scores.size} reviewed images"
+    normals = np.r_[neg, np.asarray(other_normals, dtype=float)]
+    if normals.size:
+        threshold = calibrate_threshold(normals, target_specificity, method)
+        return threshold, f"{target_specificity:.0%} specificity on {normals.size} normals"
+    return fallback, "the fine-tuning's own calibration"
 
 
 def guard(parent: dict[str, Any], new: dict[str, Any], max_auroc_drop: float) -> tuple[bool, str]:

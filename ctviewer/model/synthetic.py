@@ -62,3 +62,38 @@ def paste_lesions(image: np.ndarray, organ: np.ndarray, rng: np.random.Generator
             texture = 0.5 * (image[c] - ndimage.gaussian_filter(image[c], 2 * f))
             out[c] = (1 - alpha) * out[c] + alpha * (level + texture)
     return out.astype(np.float32)
+
+
+def crop_patches(slices: np.ndarray, regions: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(patch (c, h, w), mask (h, w)) around each slice's region, for `paste_patch`; regions
+    wider than half the slice are left out."""
+    patches = []
+    for image, region in zip(slices, regions, strict=True):
+        ys, xs = np.nonzero(region)
+        if ys.size == 0 or np.ptp(ys) >= region.shape[0] // 2 or np.ptp(xs) >= region.shape[1] // 2:
+            continue
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        patches.append((image[:, y0:y1, x0:x1].copy(), region[y0:y1, x0:x1].copy()))
+    return patches
+
+
+def paste_patch(
+    image: np.ndarray,
+    organ: np.ndarray,
+    patch: tuple[np.ndarray, np.ndarray],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """A copy of `image` (c, s, s) with a confirmed anomaly's pixels (`crop_patches`) blended in
+    at a random place whose centre lies inside `organ` (s, s)."""
+    pixels, mask = patch
+    h, w = mask.shape
+    s = organ.shape[0]
+    inner = np.argwhere(organ[h // 2 : s - (h - h // 2) + 1, w // 2 : s - (w - w // 2) + 1])
+    if inner.size == 0:
+        return image.copy()
+    y, x = inner[rng.integers(len(inner))]
+    alpha = ndimage.gaussian_filter(mask.astype(np.float32), 0.7)
+    out = image.copy()
+    window = out[:, y : y + h, x : x + w]
+    out[:, y : y + h, x : x + w] = (1 - alpha) * window + alpha * pixels
+    return out

@@ -6,7 +6,12 @@ learns normal anatomy rather than the identity. Corruptions: coarse, low-resolut
 `synthetic.py`). Augmentation: left-right flips, small affine changes, intensity jitter for images.
 Optionally an ensemble of members with different seeds. Afterwards the series-score threshold is
 set at the target specificity on normals held back from training (optionally plus the training
-normals), and the findings threshold at a high quantile of the peaks of their anomaly maps."""
+normals), and the findings threshold at a high quantile of the peaks of their anomaly maps.
+
+Outlier exposure (fine-tuning only): confirmed anomalies (`Positive`, from the reviewers' accepted
+findings) add a hinge term that pushes their reconstruction error, the top-percent mean inside
+their boxes, above a margin, and their pixels are pasted into a share of the normal slices as
+real lesions to restore; the normals' restoration loss keeps everything else reconstructed."""
 
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ from ctviewer.model.autoencoder import AnomalyModel, Architecture, Ensemble, bui
 from ctviewer.model.checkpoint import load_model
 from ctviewer.model.device import choose_device
 from ctviewer.model.preprocess import LEVEL, Preprocessing, prepare_volume
-from ctviewer.model.synthetic import paste_lesions
+from ctviewer.model.synthetic import crop_patches, paste_lesions, paste_patch
 from ctviewer.pipeline import Input, load_inputs, model_maps
 from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report, subrange
 from ctviewer.volume import Volume
@@ -60,6 +65,9 @@ class TrainConfig:
     max_slices_per_volume: int = 128
     min_size_mm3: float = 30.0
     min_area_mm2: float = 10.0
+    positive_weight: float = 0.5  # weight of the outlier-exposure hinge (when positives are given)
+    positive_margin: float = 2.0  # hinge margin, a multiple of the fine-tuned model's threshold
+    positive_paste: float = 0.0  # share of normal slices given a confirmed anomaly to remove
     device: str = "auto"
     seed: int = 0
     name: str = "ctviewer-ae"
@@ -69,6 +77,15 @@ class TrainConfig:
         data.pop("preprocessing")
         data.pop("scoring")
         return data
+
+
+@dataclass
+class Positive:
+    """A confirmed anomaly for outlier exposure: the volume and where (voxel boxes
+    z0, y0, x0, z1, y1, x1, ends exclusive); no boxes means anywhere in the organ, every slice."""
+
+    volume: Volume
+    bboxes: list[tuple[int, ...]] = field(default_factory=list)
 
 
 def _split(volumes: list[Volume], fraction: float, rng: np.random.Generator):
@@ -93,6 +110,32 @@ def _training_slices(
             keep = np.sort(rng.choice(keep.size, limit, replace=False))
         images.append(prepared.images[keep])
         masks.append(prepared.body[keep])
+    return np.concatenate(images), np.concatenate(masks)
+
+
+def _positive_slices(
+    positives: Sequence[Positive], pre: Preprocessing, limit: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Model inputs (n, c, s, s) of the positives' slices and where their anomaly is (n, s, s):
+    the organ inside the boxes, or the whole organ without boxes."""
+    images, masks = [], []
+    for positive in positives:
+        prepared = prepare_volume(positive.volume, pre)
+        where = prepared.body.copy()
+        if positive.bboxes:
+            y0, x0, y1, x1 = prepared.box
+            scale = pre.size / (y1 - y0)
+            inside = np.zeros_like(where)
+            for z0, by0, bx0, z1, by1, bx1 in positive.bboxes:
+                ys = slice(max(0, int((by0 - y0) * scale)), math.ceil((by1 - y0) * scale))
+                xs = slice(max(0, int((bx0 - x0) * scale)), math.ceil((bx1 - x0) * scale))
+                inside[z0:z1, ys, xs] = True
+            where &= inside
+        keep = np.flatnonzero(where.any(axis=(1, 2)))
+        if keep.size > limit:
+            keep = np.sort(rng.choice(keep, limit, replace=False))
+        images.append(prepared.images[keep])
+        masks.append(where[keep])
     return np.concatenate(images), np.concatenate(masks)
 
 
@@ -129,15 +172,45 @@ def coarse_noise(
 
 
 def _batch(
-    data: np.ndarray, masks: np.ndarray, index: np.ndarray, config: TrainConfig, rng
+    data: np.ndarray,
+    masks: np.ndarray,
+    index: np.ndarray,
+    config: TrainConfig,
+    rng,
+    patches: Sequence[tuple[np.ndarray, np.ndarray]] = (),
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(clean, corrupted) slices: a share of them get pasted synthetic lesions."""
+    """(clean, corrupted) slices: a share of them get pasted synthetic lesions, and a share
+    confirmed anomalies' pixels (`patches`, from accepted findings)."""
     clean = data[index]
     corrupt = clean.copy()
     for i, j in enumerate(index):
         if rng.random() < config.synthetic:
             corrupt[i] = paste_lesions(clean[i], masks[j], rng)
+        if patches and config.positive_paste > 0 and rng.random() < config.positive_paste:
+            corrupt[i] = paste_patch(corrupt[i], masks[j], patches[rng.integers(len(patches))], rng)
     return torch.from_numpy(clean), torch.from_numpy(corrupt)
+
+
+def _exposure_loss(
+    net, slices: np.ndarray, where: np.ndarray, kind: str, scoring: Scoring, margin: float, gen
+) -> torch.Tensor:
+    """Hinge on confirmed anomalies: mean over slices of max(0, margin - score), the score being
+    the top-percent mean of the residual where the anomaly is (as the engine scores a slice)."""
+    device = next(net.parameters()).device
+    both = torch.from_numpy(np.concatenate([slices, where[:, None].astype(np.float32)], 1))
+    both = _augment(both.to(device), kind, gen)  # the box moves with the image
+    x, inside = both[:, :-1].contiguous(memory_format=torch.channels_last), both[:, -1] > 0.5
+    diff = x - net(x)
+    diff = diff.clamp(min=0) if scoring.residual == "positive" else diff.abs()
+    diff = diff.mean(1)
+    losses = []
+    for values, mask in zip(diff, inside, strict=True):
+        region = values[mask]
+        if region.numel() == 0:
+            continue
+        k = max(1, math.ceil(region.numel() * scoring.percent / 100))
+        losses.append(F.relu(margin - region.topk(k).values.mean()))
+    return torch.stack(losses).mean() if losses else diff.sum() * 0.0
 
 
 def _fit(
@@ -149,8 +222,10 @@ def _fit(
     device,
     progress,
     cancel,
+    exposure: tuple[np.ndarray, np.ndarray, Scoring, float] | None = None,
 ) -> float:
-    """Restoration training loop (synthetic lesions and coarse noise in, clean slice out);
+    """Restoration training loop (synthetic lesions and coarse noise in, clean slice out), plus
+    the outlier-exposure hinge on `exposure` = (positive slices, their regions, scoring, margin);
     returns the last epoch's mean L1 loss."""
     gen = torch.Generator(device=device).manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -161,6 +236,7 @@ def _fit(
     )
     loss_sum = 0.0
     channels = data.shape[1]
+    patches = crop_patches(exposure[0], exposure[1]) if exposure is not None else []
     net.to(device, memory_format=torch.channels_last).train()
     for epoch in range(config.epochs):
         loss_sum = 0.0
@@ -168,7 +244,7 @@ def _fit(
         for step in range(steps):
             check_cancel(cancel)
             index = order[step * config.batch_size : (step + 1) * config.batch_size]
-            clean, corrupt = _batch(data, masks, index, config, rng)
+            clean, corrupt = _batch(data, masks, index, config, rng, patches)
             both = torch.cat([clean, corrupt], 1).to(device)
             if config.augment:  # the same transform for the clean and the corrupted slice
                 both = _augment(both, kind, gen)
@@ -178,6 +254,11 @@ def _fit(
                 noise = coarse_noise(clean.shape, config.noise_std, config.noise_res, gen, device)
                 noisy = noisy + noise * (clean.amax(1, keepdim=True) > 0)
             loss = F.l1_loss(net(noisy), clean)
+            if exposure is not None and config.positive_weight > 0:
+                slices, where, scoring, margin = exposure
+                pick = rng.choice(len(slices), min(len(slices), max(2, len(index) // 4)))
+                hinge = _exposure_loss(net, slices[pick], where[pick], kind, scoring, margin, gen)
+                loss = loss + config.positive_weight * hinge
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -231,11 +312,14 @@ def train_model(
     cancel: CancelFlag | None = None,
     init_from: str | Path | None = None,
     extra_normals: Sequence[Input] = (),
+    positives: Sequence[Positive] = (),
 ) -> AnomalyModel:
     """Train on normal inputs (Volumes, or paths of DICOM folders / NIfTI / PNG / JPG).
 
     `init_from` fine-tunes an existing checkpoint (its preprocessing and architecture are kept);
-    `extra_normals` are further normal inputs mixed in, e.g. a replay of earlier training data.
+    `extra_normals` are further normal inputs mixed in, e.g. a replay of earlier training data;
+    `positives` are confirmed anomalies for outlier exposure (fine-tuning only: the hinge's margin
+    is `config.positive_margin` times the checkpoint's threshold).
     """
     config = config or TrainConfig()
     report(progress, 0.0, "reading training images")
@@ -248,11 +332,17 @@ def train_model(
     device = choose_device(config.device)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
+    exposure = None
     if init_from is not None:
         base = load_model(init_from, device=device.type)
         net, pre, scoring = base.net, base.preprocessing, base.scoring
         metadata = dict(base.metadata)
         metadata["fine_tuned_from"] = base.info.version
+        if positives:
+            slices, where = _positive_slices(positives, pre, config.max_slices_per_volume, rng)
+            exposure = (slices, where, scoring, config.positive_margin * base.threshold)
+    elif positives:
+        raise InputError("confirmed anomalies can only be used to fine-tune an existing model")
     else:
         pre = config.preprocessing or Preprocessing(kind="hu" if volumes[0].is_hu else "image")
         scoring = config.scoring
@@ -277,7 +367,7 @@ def train_model(
     loss = 0.0
     for k, (part, part_config) in enumerate(parts):
         share = subrange(subrange(progress, 0.05, 0.9), k / len(parts), (k + 1) / len(parts))
-        loss = _fit(part, data, masks, part_config, pre.kind, device, share, cancel)
+        loss = _fit(part, data, masks, part_config, pre.kind, device, share, cancel, exposure)
     net.eval()
     created = datetime.now(UTC)
     metadata.update(
@@ -292,6 +382,7 @@ def train_model(
             "volumes": len(train),
             "held_back": len(held),
             "slices": int(data.shape[0]),
+            "positive_slices": 0 if exposure is None else int(exposure[0].shape[0]),
             "kind": pre.kind,
             "final_loss": round(loss, 6),
             "config": config.summary(),
