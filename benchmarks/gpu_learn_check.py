@@ -17,9 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 tmp = Path(tempfile.mkdtemp())
 os.environ["CTVIEWER_HOME"] = str(tmp / "home")  # before ctviewer reads it
 
@@ -31,22 +28,15 @@ from ctviewer.model.checkpoint import load_model, save_model  # noqa: E402
 from ctviewer.model.preprocess import Preprocessing  # noqa: E402
 from ctviewer.model.train import TrainConfig, train_model  # noqa: E402
 from ctviewer.pipeline import detect, load_inputs  # noqa: E402
+from ctviewer.synth.discs import disc_slice, write_png  # noqa: E402
 
 S = 64
 
 
 def write(path: Path, seed: int, lesion: bool) -> Path:
-    """A bright disc on black, with a brighter blob when `lesion`, as an 8-bit PNG."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:S, :S]
-    im = np.where((yy - 32) ** 2 + (xx - 32) ** 2 < 26**2, 0.6, 0.0)
-    im += rng.normal(0, 0.02, im.shape) * (im > 0)
-    if lesion:
-        cy, cx = rng.integers(22, 42, 2)
-        im[(yy - cy) ** 2 + (xx - cx) ** 2 < 30] = 0.75
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray((np.clip(im, 0, 1) * 255).astype(np.uint8)).save(path)
-    return path
+    return write_png(
+        path, disc_slice(seed, S, lesion, lesion_radius=30**0.5 / S, lesion_value=0.75)
+    )
 
 
 out = {"torch": torch.__version__, "cuda": torch.cuda.is_available()}

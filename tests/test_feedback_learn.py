@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 from scipy.stats import norm
 
 from ctviewer import paths
@@ -23,23 +22,15 @@ from ctviewer.model.checkpoint import load_model, save_model
 from ctviewer.model.preprocess import Preprocessing
 from ctviewer.model.train import TrainConfig, train_model
 from ctviewer.pipeline import detect, load_inputs
+from ctviewer.synth.discs import disc_slice, write_png
 
 SIZE = 32
 TINY = LearnConfig(epochs=1, device="cpu")
 
 
 def write_image(path: Path, seed: int, lesion: bool) -> Path:
-    """A bright disc ("head") on black, with a dark blob when `lesion`."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:SIZE, :SIZE]
-    image = np.where((yy - 16) ** 2 + (xx - 16) ** 2 < 13**2, 0.6, 0.0)
-    image += rng.normal(0, 0.02, image.shape) * (image > 0)
-    if lesion:
-        cy, cx = rng.integers(11, 21, 2)
-        image[(yy - cy) ** 2 + (xx - cx) ** 2 < 16] = 1.0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray((np.clip(image, 0, 1) * 255).astype(np.uint8)).save(path)
-    return path
+    """A bright disc ("head") on black, with a bright blob when `lesion`."""
+    return write_png(path, disc_slice(seed, SIZE, lesion))
 
 
 @pytest.fixture(scope="module")
