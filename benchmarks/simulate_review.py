@@ -129,6 +129,7 @@ def run_split(name: str, base_path: Path, seed: int, args, workdir: Path) -> dic
             positive_margin=args.positive_margin,
             positive_paste=args.positive_paste,
             validation_fraction=args.validation_fraction,
+            cross_fit=args.cross_fit,
             threshold_rule=args.threshold_rule,
         ),
         replay=[root / train_dir],
@@ -223,6 +224,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--threshold-rule", default=LearnConfig.threshold_rule, help="see validation.recalibrate"
+    )
+    parser.add_argument(
+        "--cross-fit", action="store_true", help="score reviewed images out of fold (slower)"
     )
     parser.add_argument("--seed", type=int, default=0, help="first split's seed")
     parser.add_argument("--splits", type=int, default=3, help="review/test splits of dev")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from pathlib import Path
@@ -234,3 +235,31 @@ def test_unknown_threshold_rule_is_refused_before_training(
     assert cli_main([*argv, "--threshold-rule", "nonsense"]) != 0
     assert "unknown threshold rule 'nonsense'" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_reviewed_images_are_scored_by_fine_tunes_that_did_not_see_them(
+    data: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = review(data)
+    calls: list[set[str]] = []
+    real = learn.train_model
+
+    def recording(inputs, config, *args, positives=(), **kwargs):
+        calls.append({v.source for v in inputs} | {p.volume.source for p in positives})
+        return real(inputs, config, *args, positives=positives, **kwargs)
+
+    monkeypatch.setattr(learn, "train_model", recording)
+    out = data["root"] / "crossfit.pt"
+    config = dataclasses.replace(TINY, cross_fit=True)
+    learn_from_feedback(store, data["base"], out, config=config, replay=[data["root"] / "train"])
+    folds = learn.split_labelled(
+        learn.build_pool(store.decisions()).labelled, TINY.validation_fraction
+    )
+    learning = {i.source for i in folds[0]}
+    main, *halves = calls
+    assert learning <= main and len(halves) == 2  # the new model trains on every learning image
+    left_out = [learning - trained for trained in halves]
+    assert left_out[0] and left_out[1] and not left_out[0] & left_out[1]
+    assert left_out[0] | left_out[1] == learning  # each image scored once, by a model blind to it
+    lineage = load_model(out, device="cpu").metadata["lineage"]
+    assert "cross-fitting" in lineage["reviewed_images_scored_by"]
