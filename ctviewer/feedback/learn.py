@@ -358,16 +358,30 @@ def _calibrate(
     )
 
 
+def _validation_scores(
+    model: AnomalyModel, material: _Material, reader: _Reader
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scores and labels of the validation fold, and scores of the held-back normals."""
+    scores, labels = _labelled_scores(model, material.validation, reader)
+    return scores, labels, _scores(model, material.held_normals, reader.cancel)
+
+
 def _validate(
-    base: AnomalyModel, model: AnomalyModel, threshold: float, material: _Material, reader
+    base: AnomalyModel,
+    threshold: float,
+    new_scores: tuple[np.ndarray, np.ndarray, np.ndarray],
+    material: _Material,
+    reader: _Reader,
 ) -> dict[str, dict[str, Any]]:
-    """Metrics of the parent and the new model on held-back normals + the validation fold."""
+    """Metrics of the parent and the new model (its `_validation_scores` given, at `threshold`)
+    on held-back normals + the validation fold."""
     out = {}
-    for name, m, t in (("parent", base, base.threshold), ("new", model, threshold)):
-        scores, labels = _labelled_scores(m, material.validation, reader)
-        scores = np.r_[scores, _scores(m, material.held_normals, reader.cancel)]
-        labels = np.r_[labels, np.zeros(len(material.held_normals), dtype=int)]
-        out[name] = metrics(scores, labels, t)
+    parent_scores = _validation_scores(base, material, reader)
+    for name, (fold, labels, held), t in (
+        ("parent", parent_scores, base.threshold),
+        ("new", new_scores, threshold),
+    ):
+        out[name] = metrics(np.r_[fold, held], np.r_[labels, np.zeros(held.size, dtype=int)], t)
     return out
 
 
@@ -416,16 +430,16 @@ def learn_from_feedback(
     if learning is None:  # off, or too little material: in-sample scores (biased)
         learning = _labelled_scores(model, material.learning, reader)
         scored_by = "the new model, which trained on them"
-    validation = _labelled_scores(model, material.validation, reader)  # never trained on
+    new_scores = _validation_scores(model, material, reader)  # never trained on
 
     report(progress, 0.82, "recalibrating the threshold on reviewed images")
     validated, _ = _calibrate(model, learning, [], config)
     report(progress, 0.86, "validating against the parent model")
-    metric_report = _validate(base, model, validated, material, reader)
+    metric_report = _validate(base, validated, new_scores, material, reader)
     promoted, reason = guard(metric_report["parent"], metric_report["new"], config.max_auroc_drop)
     report(progress, 0.94, "final threshold from every reviewed image")
-    held = _scores(model, material.held_normals, cancel)  # validation is over: use them too
-    everything = (np.r_[learning[0], validation[0]], np.r_[learning[1], validation[1]])
+    fold, labels, held = new_scores  # validation is over: the held-back normals count too
+    everything = (np.r_[learning[0], fold], np.r_[learning[1], labels])
     threshold, how = _calibrate(model, everything, held, config)
     check_cancel(cancel)  # the last point where stopping is allowed: nothing written yet
 
