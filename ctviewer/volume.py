@@ -92,6 +92,7 @@ class Volume:
     window: tuple[float, float] | None = None  # (center, width) from the file, if it had one
     meta: dict[str, Any] = field(default_factory=dict)  # PatientName, PatientID, StudyDate, ...
     warnings: list[str] = field(default_factory=list)
+    spacing_known: bool = True  # False for PNG/JPG without a physical pixel size (measure in px)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -119,6 +120,11 @@ class ModelInfo:
     version: str
     threshold: float
     device: str = "cpu"
+    body_part: str = ""  # what the model was trained on: "chest", "head", ... ("" unknown)
+
+    def to_json(self) -> dict[str, Any]:
+        """The `model` object of a results.json item."""
+        return {"name": self.name, "version": self.version, "body_part": self.body_part}
 
 
 @dataclass
@@ -176,12 +182,46 @@ class Result:
     anomaly_map: np.ndarray  # (z, y, x) float32, filtered, at the volume's resolution
     labels: np.ndarray  # (z, y, x) int32, 0 = background, k = Finding.id
     findings: list[Finding] = field(default_factory=list)
+    assessed: bool = True  # False: no model fits this series; nothing above is a verdict
+    not_assessed_reason: str = ""  # one line, shown wherever the verdict would be
+
+    @classmethod
+    def not_assessed(cls, volume: Volume, reason: str, model: ModelInfo | None = None) -> Result:
+        """A Result that says why this series was not analysed (never a verdict)."""
+        empty = np.zeros(volume.shape, dtype=np.float32)
+        return cls(
+            source=volume.source,
+            series_uid=volume.series_uid,
+            model=model or ModelInfo(name="none", version="", threshold=float("nan")),
+            score=float("nan"),
+            threshold=model.threshold if model else float("nan"),
+            abnormal=False,
+            slice_scores=np.zeros(0, dtype=np.float32),
+            anomaly_map=empty,
+            labels=np.zeros(volume.shape, dtype=np.int32),
+            assessed=False,
+            not_assessed_reason=reason,
+        )
+
+    @property
+    def state(self) -> str:
+        """"not_assessed", "flagged", "listed" (regions below the series threshold) or "clear":
+        what colours the verdict in the viewer, the CLI and the report (not assessed is never
+        shown as clear)."""
+        if not self.assessed:
+            return "not_assessed"
+        if self.abnormal:
+            return "flagged"
+        return "listed" if self.findings else "clear"
 
     def verdict(self) -> tuple[str, str]:
         """(headline, detail), worded as decision support; the viewer and the report show these.
 
         The series score against its threshold decides "flagged"; regions found in the map while
-        the score stays below it are still listed for a look."""
+        the score stays below it are still listed for a look. A series no model fits is "Not
+        assessed", with the reason."""
+        if not self.assessed:
+            return "Not assessed", self.not_assessed_reason
         n = len(self.findings)
         side = "above" if self.abnormal else "not above"
         detail = (
@@ -199,8 +239,11 @@ class Result:
         item: dict[str, Any] = {
             "source": self.source,
             "slices": int(self.anomaly_map.shape[0]),
-            "score": float(self.score),
-            "threshold": float(self.threshold),
+            "assessed": bool(self.assessed),
+            "not_assessed_reason": "" if self.assessed else self.not_assessed_reason,
+            "model": self.model.to_json(),
+            "score": float(self.score) if self.assessed else None,
+            "threshold": float(self.threshold) if np.isfinite(self.threshold) else None,
             "abnormal": bool(self.abnormal),
             "slice_scores": [round(float(s), 6) for s in self.slice_scores],
             "findings": [f.to_json() for f in self.findings],

@@ -34,6 +34,8 @@ META_KEYS = (
     "StudyDate",
     "StudyDescription",
     "SeriesDescription",
+    "BodyPartExamined",
+    "ProtocolName",
     "Modality",
     "StudyInstanceUID",
     "SeriesInstanceUID",

@@ -71,6 +71,8 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 0
     name: str = "ctviewer-ae"
+    body_parts: tuple[str, ...] = ()  # what the training data shows ("head", "chest", ...);
+    # empty: guessed from the training images (see model.catalog)
 
     def summary(self) -> dict:
         data = asdict(self)
