@@ -205,7 +205,7 @@ class Result:
 
     @property
     def state(self) -> str:
-        """"not_assessed", "flagged", "listed" (regions below the series threshold) or "clear":
+        """One of not_assessed, flagged, listed (regions below the series threshold) or clear:
         what colours the verdict in the viewer, the CLI and the report (not assessed is never
         shown as clear)."""
         if not self.assessed:
