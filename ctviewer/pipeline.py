@@ -1,7 +1,11 @@
-"""detect(volume, model) → Result: the one entry the UI and the CLI both call.
+"""analyse(volume) / detect(volume, model) → Result: the one entry the UI, the CLI and reports call.
 
-Slices go through the model in batches: preprocess → reconstruct → residual → filtered map at model
-resolution (+ slice scores) → map restored onto the volume grid → findings. Decision support only.
+`analyse` picks the installed model that fits the series (`model.catalog`) and runs `detect`, or
+returns a "not assessed" Result with the reason. `detect` first checks that the model can judge the
+volume (input kind, body part, and afterwards the share of the input its scoring region covers and
+the score range of its normals); then slices go through the model in batches: preprocess →
+reconstruct → residual → filtered map at model resolution (+ slice scores) → map restored onto the
+volume grid → findings. Decision support only.
 """
 
 from __future__ import annotations
@@ -19,11 +23,18 @@ from ctviewer.anomaly.maps import (
     slice_scores,
 )
 from ctviewer.anomaly.segment import segment
+from ctviewer.model.anatomy import guess_body_parts
 from ctviewer.model.autoencoder import AnomalyModel
+from ctviewer.model.catalog import (
+    Fits,
+    ModelCatalog,
+    body_part_problem,
+    kind_problem,
+    organ_share_problem,
+)
 from ctviewer.model.preprocess import (
     Prepared,
     body_box,
-    check_kind,
     prepare,
     prepare_volume,
     restore,
@@ -32,6 +43,7 @@ from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report
 from ctviewer.volume import Result, Volume
 
 BATCH_SLICES = 64
+SCORE_FLOOR = 0.25  # a score below this share of every calibration normal's is out of range
 
 Input = Volume | str | Path  # a Volume, or a file/folder to read
 
@@ -54,26 +66,61 @@ def score_volume(volume: Volume, model: AnomalyModel) -> tuple[float, np.ndarray
     return series_score(scores), scores
 
 
+def fit_problem(volume: Volume, model: AnomalyModel) -> str:
+    """Why this model cannot judge this volume before running it ("" when it can)."""
+    fits = Fits.from_metadata(model.metadata)
+    problem = kind_problem(volume, fits)
+    if problem or not fits.body_parts:
+        return problem
+    return body_part_problem(guess_body_parts(volume), fits, model.info.name)
+
+
+def score_range_problem(score: float, model: AnomalyModel) -> str:
+    """A score far below every normal the model was calibrated on means the input is not what
+    it saw (an empty or foreign image), not that it is normal."""
+    normals = model.metadata.get("calibration", {}).get("normal_scores") or []
+    if not normals or not np.isfinite(score):
+        return "" if np.isfinite(score) else "the score is not a number"
+    floor = SCORE_FLOOR * min(normals)
+    if score >= floor:
+        return ""
+    return (
+        f"input far outside the training distribution: score {score:.3g} is below anything the "
+        f"model gave its normals (lowest {min(normals):.3g})"
+    )
+
+
 def detect(
     volume: Volume,
     model: AnomalyModel,
     progress: ProgressFn | None = None,
     cancel: CancelFlag | None = None,
 ) -> Result:
-    """Anomaly map, findings and the series score of one volume (or single image)."""
-    check_kind(volume, model.preprocessing)
+    """Anomaly map, findings and the series score of one volume (or single image), or a
+    not-assessed Result saying why this model cannot judge it."""
+    info = model.info
+    problem = fit_problem(volume, model)
+    if problem:
+        return Result.not_assessed(volume, problem, info)
     box = body_box(volume, model.preprocessing)
     n = volume.n_slices
     full = np.zeros(volume.shape, dtype=np.float32)
     scores = np.zeros(n, dtype=np.float32)
+    organ_pixels = 0.0
     for start in range(0, n, BATCH_SLICES):
         check_cancel(cancel)
         stop = min(n, start + BATCH_SLICES)
         prepared = prepare(volume, model.preprocessing, start, stop, box)
+        organ_pixels += float(prepared.body.mean()) * (stop - start)
         maps, scores[start:stop] = model_maps(prepared, model)
         full[start:stop] = restore(maps, box, volume.shape[1:])
         report(progress, 0.9 * stop / n, f"analysed {stop}/{n} slices")
     check_cancel(cancel)
+    score = series_score(scores)
+    problem = organ_share_problem(organ_pixels / n, Fits.from_metadata(model.metadata))
+    problem = problem or score_range_problem(score, model)
+    if problem:
+        return Result.not_assessed(volume, problem, info)
     meta = model.metadata
     labels, findings = segment(
         full,
@@ -83,11 +130,10 @@ def detect(
         min_area_mm2=float(meta.get("min_area_mm2", 10.0)),
     )
     report(progress, 1.0, f"{len(findings)} findings")
-    score = series_score(scores)
     return Result(
         source=volume.source,
         series_uid=volume.series_uid,
-        model=model.info,
+        model=info,
         score=score,
         threshold=model.threshold,
         abnormal=score > model.threshold,
@@ -96,6 +142,48 @@ def detect(
         labels=labels,
         findings=findings,
     )
+
+
+class ModelCache:
+    """Loaded models by (path, modification time, device), so that a viewer or a batch loads each
+    model once."""
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[str, float, str], AnomalyModel] = {}
+
+    def load(self, path: str | Path, device: str = "auto") -> AnomalyModel:
+        from ctviewer.model.checkpoint import load_model
+
+        path = Path(path)
+        key = (str(path.resolve()), path.stat().st_mtime if path.exists() else 0.0, device)
+        if key not in self._models:
+            self._models[key] = load_model(path, device=device)
+        return self._models[key]
+
+
+def analyse(
+    volume: Volume,
+    model: AnomalyModel | str | Path | None = None,
+    catalog: ModelCatalog | None = None,
+    device: str = "auto",
+    cache: ModelCache | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelFlag | None = None,
+) -> Result:
+    """The one place that picks, loads and runs a model for a volume: the given model (a loaded
+    one or a checkpoint path), else the installed model that fits it, else a not-assessed
+    Result that says why none does."""
+    cache = cache or ModelCache()
+    if model is None:
+        choice = (catalog or ModelCatalog.installed()).choose(volume)
+        if choice.entry is None:
+            return Result.not_assessed(volume, choice.reason)
+        model = choice.entry.path
+    if not isinstance(model, AnomalyModel):
+        report(progress, 0.0, f"loading model {Path(model).name}")
+        model = cache.load(model, device)
+    report(progress, 0.0, f"analysing on {model.device}")
+    return detect(volume, model, progress=progress, cancel=cancel)
 
 
 def load_inputs(items: Sequence[Input], cancel: CancelFlag | None = None) -> Iterator[Volume]:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ctviewer import paths
-from ctviewer.errors import Cancelled, ModelError
+from ctviewer.errors import Cancelled
 from ctviewer.model.autoencoder import AnomalyModel
 from ctviewer.model.checkpoint import load_model
 from ctviewer.model.preprocess import Preprocessing
@@ -98,9 +98,10 @@ def test_detect_reports_progress_and_cancels(model: AnomalyModel) -> None:
         detect(volume, model, cancel=flag)
 
 
-def test_image_input_to_ct_model_is_a_one_line_error(model: AnomalyModel) -> None:
+def test_image_input_to_ct_model_is_not_assessed(model: AnomalyModel) -> None:
     picture = Volume(array=np.zeros((1, 64, 64), np.float32), spacing=(1, 1, 1), is_hu=False)
     picture.source = "photo.png"
-    with pytest.raises(ModelError, match="photo.png") as info:
-        detect(picture, model)
-    assert "\n" not in str(info.value)
+    result = detect(picture, model)
+    assert not result.assessed and result.state == "not_assessed"
+    assert result.not_assessed_reason == "8-bit image, but the model expects CT in HU"
+    assert result.verdict()[0] == "Not assessed" and not result.abnormal

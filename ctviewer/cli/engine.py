@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from ctviewer import paths
 from ctviewer.anomaly.score import CALIBRATION_METHODS
 from ctviewer.cli.common import ProgressLine, print_json
 from ctviewer.errors import InputError
+from ctviewer.model.anatomy import BODY_PARTS
 
 MAP_FORMATS = ("nii.gz", "npy")
 
@@ -26,6 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--recipe", default="default", help="default (CT volumes or images), head-ct")
     p.add_argument("--members", type=int, default=None, help="ensemble size (default: recipe)")
+    p.add_argument(
+        "--body-part",
+        action="append",
+        choices=BODY_PARTS,
+        help="what the images show (repeatable; default: what the anatomy check sees)",
+    )
     p.add_argument("--init-from", type=Path, default=None, metavar="MODEL", help="fine-tune")
     p.add_argument("--specificity", type=float, default=0.95, help="target for the threshold")
     p.add_argument("--seed", type=int, default=0)
@@ -107,6 +115,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         config.epochs = args.epochs
     if args.members is not None:
         config.members = args.members
+    if args.body_part:
+        config.body_parts = tuple(args.body_part)
     progress = ProgressLine()
     try:
         model = train_model(args.paths, config, progress=progress, init_from=args.init_from)
@@ -174,33 +184,57 @@ def _write_map(result, volume, out_dir: Path, index: int, fmt: str) -> str:
     return name
 
 
-def cmd_detect(args: argparse.Namespace) -> int:
-    from ctviewer.model.checkpoint import load_model
-    from ctviewer.pipeline import detect, load_inputs
+def installed_catalog():
+    """The installed models, with a one-line warning on stderr for each that cannot be used."""
+    from ctviewer.model.catalog import ModelCatalog
 
-    model = load_model(model_path(args.model), device=args.device)
+    catalog = ModelCatalog.installed()
+    for problem in catalog.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return catalog
+
+
+def verdict_line(item: dict) -> str:
+    """One line per results.json item, as `detect` prints it."""
+    if not item["assessed"]:
+        return f"{item['source']}: NOT ASSESSED: {item['not_assessed_reason']}"
+    flag = "FLAGGED for review" if item["abnormal"] else "below threshold"
+    model = item["model"]
+    part = f", {model['body_part']} model" if model.get("body_part") else ""
+    found = len(item["findings"])
+    score = f"score {item['score']:.6f} {flag}"
+    return f"{item['source']}: {score}, {found} findings ({model['name']}{part})"
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from ctviewer.pipeline import ModelCache, analyse, load_inputs
+
+    cache = ModelCache()
+    model = cache.load(args.model, args.device) if args.model else None
+    catalog = None if model is not None else installed_catalog()
     args.out.mkdir(parents=True, exist_ok=True)
-    items = []
+    items, models = [], {}
     progress = ProgressLine()
     try:
         for index, volume in enumerate(load_inputs(args.paths)):
-            result = detect(volume, model, progress=progress)
-            items.append(
-                result.to_json(_write_map(result, volume, args.out, index, args.map_format))
-            )
+            result = analyse(volume, model, catalog, args.device, cache, progress)
+            map_path = _write_map(result, volume, args.out, index, args.map_format)
+            items.append(result.to_json(map_path if result.assessed else None))
+            if result.assessed:
+                models[(result.model.name, result.model.version)] = result.model
     finally:
         progress.close()
     if not items:
         raise InputError("no images found", ", ".join(args.paths))
-    results = {"model": asdict(model.info), "items": items}
+    results: dict = {"items": items}
+    if len(models) == 1:  # a single-model run keeps the top-level model
+        results = {"model": asdict(next(iter(models.values()))), **results}
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     if args.json:
         print_json(results)
     else:
         for item in items:
-            flag = "FLAGGED for review" if item["abnormal"] else "below threshold"
-            found = len(item["findings"])
-            print(f"{item['source']}: score {item['score']:.6f} {flag}, {found} findings")
+            print(verdict_line(item))
         print(f"wrote {args.out / 'results.json'} ({len(items)} items)")
     return 0
 

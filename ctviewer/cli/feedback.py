@@ -69,13 +69,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     models = subparsers.add_parser(
         "models",
-        help="list model versions, promote one or roll back",
-        description="Model versions learned from feedback.",
+        help="installed models and learned versions: list, add FILE, promote V, rollback",
+        description="Installed models (what each fits) and the versions learned from feedback.",
     )
     models.add_argument(
-        "action", nargs="?", default="list", choices=["list", "rollback", "promote"]
+        "action", nargs="?", default="list", choices=["list", "add", "rollback", "promote"]
     )
-    models.add_argument("version", nargs="?", help="version to promote")
+    models.add_argument("version", nargs="?", help="version to promote, or model file to add")
     models.add_argument("--json", action="store_true")
     models.set_defaults(func=run_models)
 
@@ -107,15 +107,17 @@ def result_from_json(model: dict[str, Any], item: dict[str, Any]) -> Result:
         model=ModelInfo(
             name=str(model.get("name", "")),
             version=str(model.get("version", "")),
-            threshold=float(model.get("threshold", item["threshold"])),
+            threshold=float(model.get("threshold", item.get("threshold")) or "nan"),
         ),
-        score=float(item["score"]),
-        threshold=float(item["threshold"]),
+        score=float("nan") if item.get("score") is None else float(item["score"]),
+        threshold=float("nan") if item.get("threshold") is None else float(item["threshold"]),
         abnormal=bool(item["abnormal"]),
         slice_scores=np.asarray(item.get("slice_scores", []), dtype=np.float32),
         anomaly_map=empty,
         labels=empty.astype(np.int32),
         findings=findings,
+        assessed=bool(item.get("assessed", True)),
+        not_assessed_reason=str(item.get("not_assessed_reason", "")),
     )
 
 
@@ -144,6 +146,10 @@ def _pick_item(results: list[Result], source: str | None, path: Path) -> Result:
 def run_review(args: argparse.Namespace) -> int:
     results = load_results(args.results)
     result = _pick_item(results, args.source, args.results)
+    if not result.assessed:
+        raise InputError(
+            f"not assessed, nothing to review: {result.not_assessed_reason}", args.results
+        )
     by_id = {f.id: f for f in result.findings}
     unknown = sorted(set(args.accept + args.reject) - set(by_id))
     if unknown:
@@ -202,6 +208,15 @@ def run_learn(args: argparse.Namespace) -> int:
 
 
 def run_models(args: argparse.Namespace) -> int:
+    from ctviewer.model.catalog import ModelCatalog, add_model
+
+    if args.action == "add":
+        if not args.version:
+            raise CTViewerError("which file? `ctviewer models add MODEL.pt`")
+        entry = add_model(args.version)
+        print(f"added {entry.name} {entry.version} ({entry.fits.parts_text()}): {entry.path}")
+        return 0
+    catalog = ModelCatalog.installed()
     with FeedbackStore() as store:
         if args.action == "promote":
             if not args.version:
@@ -214,8 +229,21 @@ def run_models(args: argparse.Namespace) -> int:
         listed = versions.list_versions(store)
         active = versions.active_model_path(store)
     if args.json:
-        print_json({"active_path": str(active), "versions": [v.to_json() for v in listed]})
+        print_json(
+            {
+                "installed": [e.to_json() for e in catalog.entries],
+                "active_path": str(active),
+                "versions": [v.to_json() for v in listed],
+            }
+        )
         return 0
+    print("installed models (the one that fits each series is used):")
+    for e in catalog.entries:
+        parts = e.fits.parts_text()
+        print(f"  {e.name:<28} {e.version:<24} {parts:<16} {e.fits.kind_text():<12} {e.source}")
+    for problem in catalog.problems:
+        print(f"  warning: {problem}")
+    print("learned versions:")
     if not listed:
         print("no learned model versions yet")
     for v in listed:

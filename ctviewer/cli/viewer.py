@@ -65,12 +65,9 @@ def snapshot(args: argparse.Namespace) -> int:
         volume = load_volume(args.path, progress=line)
         result = None
         if args.overlay:
-            from ctviewer.feedback.versions import active_model_path
-            from ctviewer.model.checkpoint import load_model
-            from ctviewer.pipeline import detect
+            from ctviewer.pipeline import analyse
 
-            model = load_model(args.model or active_model_path())
-            result = detect(volume, model, progress=line)
+            result = analyse(volume, args.model, progress=line)
     finally:
         line.close()
     n = axis_length(volume.shape, args.axis)

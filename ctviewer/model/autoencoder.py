@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ctviewer.anomaly.maps import Scoring
+from ctviewer.model.catalog import Fits
 from ctviewer.model.preprocess import Preprocessing
 from ctviewer.volume import ModelInfo
 
@@ -137,6 +138,7 @@ class AnomalyModel:
             version=str(self.metadata.get("version", "")),
             threshold=self.threshold,
             device=self.device.type,
+            body_part=", ".join(Fits.from_metadata(self.metadata).body_parts),
         )
 
     def to(self, device: torch.device | str) -> AnomalyModel:

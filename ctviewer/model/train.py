@@ -29,7 +29,9 @@ import torch.nn.functional as F
 from ctviewer.anomaly.maps import Scoring, series_score
 from ctviewer.anomaly.score import calibrate_threshold
 from ctviewer.errors import InputError
+from ctviewer.model.anatomy import BODY_PARTS, guess_body_parts
 from ctviewer.model.autoencoder import AnomalyModel, Architecture, Ensemble, build_network
+from ctviewer.model.catalog import Fits
 from ctviewer.model.checkpoint import load_model
 from ctviewer.model.device import choose_device
 from ctviewer.model.preprocess import LEVEL, Preprocessing, prepare_volume
@@ -102,17 +104,38 @@ def _split(volumes: list[Volume], fraction: float, rng: np.random.Generator):
 
 def _training_slices(
     volumes: list[Volume], pre: Preprocessing, limit: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Model inputs (n, c, s, s) and organ masks (n, s, s), at most `limit` slices per volume."""
-    images, masks = [], []
+) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """Model inputs (n, c, s, s), organ masks (n, s, s), at most `limit` slices per volume, and
+    each volume's organ share (the scoring region's mean share of the input, as `detect` sees
+    it)."""
+    images, masks, shares = [], [], []
     for volume in volumes:
         prepared = prepare_volume(volume, pre)
+        shares.append(float(prepared.body.mean()))
         keep = np.arange(prepared.images.shape[0])
         if keep.size > limit:
             keep = np.sort(rng.choice(keep.size, limit, replace=False))
         images.append(prepared.images[keep])
         masks.append(prepared.body[keep])
-    return np.concatenate(images), np.concatenate(masks)
+    return np.concatenate(images), np.concatenate(masks), shares
+
+
+def declare_fits(volumes: Sequence[Volume], pre: Preprocessing, config: TrainConfig, shares):
+    """What the model will fit (`metadata["fits"]`, see model.catalog): the configured body
+    parts, else those the anatomy check sees on most training images."""
+    parts = tuple(config.body_parts)
+    if not parts:
+        guesses = [guess_body_parts(v).parts for v in volumes]
+        counts = {p: sum(p in g for g in guesses) for p in BODY_PARTS}
+        parts = tuple(p for p in BODY_PARTS if counts[p] >= 0.5 * len(volumes))
+    fov = [v.shape[1] * v.spacing[1] for v in volumes if v.spacing_known and v.is_hu]
+    return Fits(
+        modality="CT",
+        kind=pre.kind,
+        body_parts=parts,
+        field_of_view_mm=(min(fov), max(fov)) if fov else None,
+        organ_share=(min(shares), max(shares)) if shares else None,
+    ).to_json()
 
 
 def _positive_slices(
@@ -358,7 +381,7 @@ def train_model(
         net = build_network(arch, config.members).to(device)
         metadata = {"architecture": arch.to_dict(), "members": max(1, config.members)}
     train, held = _split(volumes, config.holdout_fraction, rng)
-    data, masks = _training_slices(train, pre, config.max_slices_per_volume, rng)
+    data, masks, shares = _training_slices(train, pre, config.max_slices_per_volume, rng)
     report(progress, 0.05, f"training on {data.shape[0]} slices")
     if isinstance(net, Ensemble) and init_from is None:  # members learn apart, then average
         parts = [
@@ -390,6 +413,8 @@ def train_model(
             "config": config.summary(),
         },
     )
+    if init_from is None:  # a fine-tune keeps what its parent fits
+        metadata["fits"] = declare_fits(train, pre, config, shares)
     model = AnomalyModel(net, metadata, device)
     report(progress, 0.92, "calibrating the threshold on held-back normals")
     normals = held + train if config.calibrate_on == "all" or not held else held

@@ -86,17 +86,15 @@ def report_from_path(
 ) -> ReportOutputs:
     """Read a series (file or folder), analyse it with the model and write the exports.
 
-    `model_path` None is the active learned version, else the bundled default."""
-    from ctviewer.feedback.versions import active_model_path
-    from ctviewer.model.checkpoint import load_model
-    from ctviewer.pipeline import detect
+    `model_path` None: the installed model that fits the series (`pipeline.analyse`)."""
+    from ctviewer.pipeline import analyse
 
     report(progress, 0.0, "reading the series")
     volume = load_volume(path, progress=subrange(progress, 0.0, 0.3), cancel=cancel)
     if dicom_dir is not None:
         require_dicom(volume)
-    model = load_model(model_path or active_model_path(), device=device)
-    result = detect(volume, model, progress=subrange(progress, 0.3, 0.7), cancel=cancel)
+    analysis = subrange(progress, 0.3, 0.7)
+    result = analyse(volume, model_path, device=device, progress=analysis, cancel=cancel)
     decisions = reviewer_decisions(result, db_path)
     return export_report(
         volume,

@@ -20,6 +20,12 @@ from ctviewer.volume import Finding, Result
 
 FINDING_ROLE = Qt.ItemDataRole.UserRole
 DISCLAIMER = "Decision support only — the diagnosis is the radiologist's decision."
+STATE_COLOURS = {  # not assessed is never green: grey-blue, like a pending study
+    "not_assessed": "#4a5a78",
+    "flagged": "#c0392b",
+    "listed": "#a66a00",
+    "clear": "#2e7d32",
+}
 Decisions = dict[int | None, Decision]  # finding id (None: the whole series) → latest decision
 
 
@@ -96,10 +102,17 @@ class FindingsPanel(QWidget):
             self.model_label.setText("")
             self.series_decision.setText("")
             return
-        colour = "#c0392b" if result.abnormal else "#2e7d32"
+        colour = STATE_COLOURS[result.state]
         self.verdict.setText(f"<b style='color:{colour}'>{verdict_text(result)}</b>")
+        for button in (self.accept_button, self.reject_button, self.normal_button):
+            button.setEnabled(result.assessed)  # nothing to accept or reject without a verdict
         model = result.model
-        self.model_label.setText(f"Model {model.name} {model.version} on {model.device}")
+        part = f" ({model.body_part})" if model.body_part else ""
+        self.model_label.setText(
+            f"Model {model.name} {model.version}{part} on {model.device}"
+            if result.assessed or model.version
+            else "No installed model fits this series."
+        )
         for finding in result.findings:
             item = QTreeWidgetItem(
                 self.tree,

@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
 from ctviewer.errors import CTViewerError
 from ctviewer.feedback.carry import carry_decisions
 from ctviewer.feedback.store import FeedbackStore
-from ctviewer.feedback.versions import active_model_path
 from ctviewer.io import load_series, pick_series
 from ctviewer.io.discover import discover
 from ctviewer.presets import WindowPreset, default_window, load_presets
@@ -60,16 +59,13 @@ PAGE_STEP = 10  # slices per PageUp/PageDown
 WL_SENSITIVITY = 1 / 256  # fraction of the window width per screen pixel dragged
 
 
-def analyse(volume: Volume, model, model_path: Path, device: str, progress=None, cancel=None):
-    """Worker body: load the model unless the window has it, then detect → (model, Result)."""
-    from ctviewer.model.checkpoint import load_model  # torch is imported on first analysis only
-    from ctviewer.pipeline import detect
+def analysis_job(
+    volume: Volume, model_path: Path | None, device: str, cache, progress=None, cancel=None
+):
+    """Worker body: the given model, else the installed one that fits the series → Result."""
+    from ctviewer.pipeline import analyse as run  # torch is imported on first analysis only
 
-    if model is None:
-        progress(0.0, f"loading model {Path(model_path).name}")
-        model = load_model(model_path, device=device)
-    progress(0.0, f"analysing on {model.device}")
-    return model, detect(volume, model, progress=progress, cancel=cancel)
+    return run(volume, model_path, None, device, cache, progress, cancel)
 
 
 class MainWindow(QMainWindow):
@@ -91,8 +87,7 @@ class MainWindow(QMainWindow):
         self.volume: Volume | None = None
         self.result: Result | None = None
         self.window_cw: tuple[float, float] = (40.0, 400.0)
-        self._model = None
-        self._model_key: tuple[str, str] | None = None
+        self._models = None  # pipeline.ModelCache, made on the first analysis
         self._store: FeedbackStore | None = None
         self.jobs = Jobs(self)
         self.jobs.changed.connect(self._update_busy)
@@ -477,34 +472,32 @@ class MainWindow(QMainWindow):
     def run_analysis(self) -> None:
         if self.volume is None or self.is_busy("analysis"):
             return
-        model_path = self.model_path or active_model_path()
-        key = (str(model_path), self.device)
-        if key != self._model_key:
-            self._model, self._model_key = None, key
+        if self._models is None:
+            from ctviewer.pipeline import ModelCache
+
+            self._models = ModelCache()
         self._start(
             "analysis",
-            analyse,
+            analysis_job,
             self.volume,
-            self._model,
-            model_path,
+            self.model_path,
             self.device,
+            self._models,
             on_result=self._on_result,
             label="analysis",
         )
 
-    def _on_result(self, value: tuple) -> None:
-        model, result = value
-        self._model = model
+    def _on_result(self, result: Result) -> None:
         if self.volume is None or result.source != self.volume.source:
             return  # a different series was opened meanwhile
         self.result = result
-        self.device_label.setText(f"device: {model.device}")
+        self.device_label.setText(f"device: {result.model.device}")
         for view in self.views.values():
             view.set_result(result)
         self.plot.set_result(result)
         self.plot.set_slice(self.views["axial"].index)
         self.findings.set_result(result, self._decisions())
-        self.message(f"Analysis done on {model.device}: {verdict_text(result)}")
+        self.message(f"Analysis done on {result.model.device}: {verdict_text(result)}")
         self.resultShown.emit()
         self.analysisEnded.emit("finished")
 
