@@ -34,11 +34,14 @@ def click(qtbot, browser, item) -> None:
 
 
 def visible_dialogs() -> list[QMessageBox]:
-    return [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]
+    boxes = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox)]
+    return [box for box in boxes if box.isVisible()]
 
 
 def test_pngs_with_a_ct_model_tell_the_reason_once_without_a_dialog(
-    qtbot, png_folder: Path, tiny_model: Path  # noqa: F811 - fixture
+    qtbot,
+    png_folder: Path,
+    tiny_model: Path,  # noqa: F811 - fixture
 ) -> None:
     window = new_window(qtbot, tiny_model, auto_run=True)
     with qtbot.waitSignal(window.analysisEnded, timeout=WAIT_MS):
