@@ -8,6 +8,7 @@ from pathlib import Path
 from ctviewer.cli.common import ProgressLine
 from ctviewer.errors import InputError
 from ctviewer.render import AXES, COLORMAPS, DEFAULT_OPACITY, axis_length
+from ctviewer.ui.system_check import check_viewer_can_start
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,12 +39,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def open_viewer(args: argparse.Namespace) -> int:
+    check_viewer_can_start()  # before PySide6 loads: one line instead of Qt's abort
     from ctviewer.ui.app import run
 
     return run(path=args.path, model=args.model)
 
 
 def demo(args: argparse.Namespace) -> int:
+    check_viewer_can_start()
     from ctviewer.ui.app import run
 
     return run(model=args.model, demo=True)

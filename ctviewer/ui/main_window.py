@@ -37,6 +37,7 @@ from ctviewer.io.discover import discover
 from ctviewer.presets import WindowPreset, default_window, load_presets
 from ctviewer.render import AXES, COLORMAPS, pixel_of, render_view
 from ctviewer.ui.findings_panel import Decisions, FindingsPanel, verdict_text
+from ctviewer.ui.notice_banner import NoticeBanner, banner_label, error_reason, without_path
 from ctviewer.ui.review_actions import ReviewActions
 from ctviewer.ui.score_plot import ScorePlot
 from ctviewer.ui.series_browser import (
@@ -146,13 +147,10 @@ class MainWindow(QMainWindow):
         centre = QWidget()
         column = QVBoxLayout(centre)
         column.setContentsMargins(0, 0, 0, 0)
-        self.warnings_label = QLabel("")
-        self.warnings_label.setWordWrap(True)
-        self.warnings_label.setStyleSheet(
-            "background: #fff3cd; color: #664d03; padding: 3px; border: 1px solid #e0c36c;"
-        )
-        self.warnings_label.setVisible(False)
+        self.warnings_label = banner_label()  # this series' reading warnings
+        self.notices = NoticeBanner()  # why images of this study were not assessed, once each
         column.addWidget(self.warnings_label)
+        column.addWidget(self.notices.label)
         column.addWidget(self.view_area, 1)
         column.addWidget(self.plot)
 
@@ -371,6 +369,7 @@ class MainWindow(QMainWindow):
     def open_path(self, path: str, auto_run: bool | None = None) -> None:
         """Scan `path` (folder, file or DICOMDIR) in a worker, then load its main series."""
         self.cancel_jobs()
+        self.notices.clear()
         self._auto_run_once = auto_run
         folder = path if Path(path).is_dir() else str(Path(path).parent)
         self.settings.set("last_folder", folder)
@@ -453,6 +452,7 @@ class MainWindow(QMainWindow):
         self.cancel_jobs()
         self.index = self.series = self.volume = self.result = None
         self.browser.clear()
+        self.notices.clear()
         self.findings.set_result(None)
         self.plot.set_result(None)
         self.setWindowTitle("ctviewer")
@@ -498,6 +498,8 @@ class MainWindow(QMainWindow):
         self.plot.set_slice(self.views["axial"].index)
         self.findings.set_result(result, self._decisions())
         self.message(f"Analysis done on {result.model.device}: {verdict_text(result)}")
+        if not result.assessed:
+            self.notices.add(without_path(result.not_assessed_reason, result.source))
         self.resultShown.emit()
         self.analysisEnded.emit("finished")
 
@@ -679,6 +681,10 @@ class MainWindow(QMainWindow):
             return
         if name == "analysis":
             self.analysisEnded.emit("failed")
+            if isinstance(error, CTViewerError):  # e.g. no model fits these images: every image
+                self.message(f"Not assessed: {error}")  # of the study would say it again, so
+                self.notices.add(error_reason(error))  # a banner tells it once, no dialog
+                return
         self.show_error(error)
 
     def _on_job_cancelled(self, name: str) -> None:

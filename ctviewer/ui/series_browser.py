@@ -67,7 +67,7 @@ def series_label(series: SeriesInfo) -> str:
 
 
 class SeriesBrowser(QTreeWidget):
-    """Double-click (or Enter) on a series asks the window to load it."""
+    """A click (or Enter) on a series asks the window to load it, unless it is the one shown."""
 
     seriesActivated = Signal(object)  # SeriesInfo
 
@@ -78,11 +78,14 @@ class SeriesBrowser(QTreeWidget):
         self.setUniformRowHeights(False)
         self.setTextElideMode(Qt.TextElideMode.ElideRight)
         self._items: dict[str, QTreeWidgetItem] = {}
-        self.itemActivated.connect(self._on_activated)
+        self._shown: str | None = None  # key of the series the window shows or loads
+        self.itemClicked.connect(self._on_activated)
+        self.itemActivated.connect(self._on_activated)  # a double click also clicks: no reload
 
     def set_index(self, index: StudyIndex) -> None:
         self.clear()
         self._items.clear()
+        self._shown = None
         for patient in index.patients:
             name = patient.name or "(no name)"
             label = (
@@ -118,11 +121,13 @@ class SeriesBrowser(QTreeWidget):
             item.setIcon(0, QIcon(pixmap))
 
     def select_series(self, key: str) -> None:
+        self._shown = key
         item = self._items.get(key)
         if item is not None:
             self.setCurrentItem(item)
 
     def _on_activated(self, item: QTreeWidgetItem, _column: int) -> None:
         series = item.data(0, SERIES_ROLE)
-        if isinstance(series, SeriesInfo):
+        if isinstance(series, SeriesInfo) and series.key != self._shown:
+            self._shown = series.key
             self.seriesActivated.emit(series)
