@@ -162,7 +162,7 @@ def attribute_types(sop_class_uid: str) -> dict[tuple[str, ...], int]:
     modules = get_module_attribute_map()
     types: dict[tuple[str, ...], int] = {}
     for module in get_iod_module_map()[iod]:
-        for attribute in modules[module["key"]]:
+        for attribute in modules.get(module["key"], ()):  # a few modules have no table
             key = (*attribute["path"], attribute["keyword"])
             kind = int(str(attribute["type"])[0]) if str(attribute["type"])[:1] in "123" else 3
             types[key] = min(types.get(key, 3), kind)
