@@ -20,7 +20,7 @@ from ctviewer.report.keyimages import (
     MAX_KEY_IMAGES,
     SELECTED_BOX_RGB,
     key_image,
-    nice_length_mm,
+    nice_length,
     peak_slice,
     save_key_image,
 )
@@ -91,12 +91,20 @@ def test_pdf_lists_every_finding_with_its_decision(reviewed, tmp_path: Path) -> 
     for finding in result.findings:
         assert decision_text(decisions.get(finding.id)).startswith(expected[finding.id])
         # pypdf puts each table cell on its own line: id, slices, centre, size, peak, mean, decision
-        cells = [str(finding.id), f"{finding.slice_start}–{finding.slice_end}", *[".*"] * 4]
+        # slices 1-based, as the viewer shows them
+        slices = f"{finding.slice_start + 1}–{finding.slice_end + 1}"
+        cells = [str(finding.id), slices, *[".*"] * 4]
         row = "^" + "\n".join(cells) + "\n" + expected[finding.id]
         assert re.search(row, text, re.MULTILINE), f"no table row for finding {finding.id}"
-        caption = rf"Finding {finding.id} — slice {peak_slice(result, finding.id)} .*"
-        assert re.search(caption + expected[finding.id], text), f"no key image {finding.id}"
-    assert "Flagged for review" in text and "Series-level review: marked normal by Dr Cy" in text
+        caption = rf"Finding {finding.id} — slice {peak_slice(result, finding.id) + 1} .*"
+        if expected[finding.id].startswith("rejected"):  # a rejected finding: the table only
+            assert not re.search(rf"Finding {finding.id} — slice", text)
+        else:
+            assert re.search(caption + expected[finding.id], text), f"no key image {finding.id}"
+    assert "Reviewed: 1 of 3 findings accepted" in text
+    assert "Model verdict: Flagged for review" in text
+    assert "Reviewer: 1 accepted, 1 rejected, 1 not reviewed" in text
+    assert "Series-level review: marked normal by Dr Cy" in text
     assert "DOE JANE" in text and "PID-778899" in text and "1961-02-14" in text
     assert "ctviewer-ae v7" in text
     assert " ".join(CLOSING_LINE.split()[-6:]) in " ".join(text.split())
@@ -128,7 +136,7 @@ def test_regions_below_the_series_threshold_are_listed_but_not_flagged() -> None
 
 
 def test_nice_scale_bar_lengths() -> None:
-    assert [nice_length_mm(v) for v in (7.0, 19.2, 48.0, 120.0)] == [5.0, 10.0, 20.0, 100.0]
+    assert [nice_length(v) for v in (7.0, 19.2, 48.0, 120.0)] == [5.0, 10.0, 20.0, 100.0]
 
 
 def test_key_image_marks_the_finding_and_keeps_the_aspect(tmp_path: Path) -> None:
@@ -213,8 +221,7 @@ def test_key_images_are_capped_but_the_table_lists_every_finding(tmp_path: Path)
     strongest = sorted(result.findings, key=lambda f: -f.peak)[:MAX_KEY_IMAGES]
     assert [int(c) for c in captions] == [f.id for f in strongest]
     hidden = len(result.findings) - MAX_KEY_IMAGES
-    assert f"{hidden} further finding(s) are listed in the table only" in text
+    assert f"{hidden} further finding(s)" in text and "listed in the table only" in text
     for finding in result.findings:
-        assert re.search(
-            rf"^{finding.id}\n{finding.slice_start}–{finding.slice_end}\n", text, re.MULTILINE
-        )
+        slices = f"{finding.slice_start + 1}–{finding.slice_end + 1}"
+        assert re.search(rf"^{finding.id}\n{slices}\n", text, re.MULTILINE)

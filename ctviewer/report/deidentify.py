@@ -71,7 +71,7 @@ _DUMMIES = {
     "UR": "http://anonymized.invalid",
 }
 _TEXT_VRS = {"AE", "CS", "LO", "LT", "SH", "ST", "UC", "UT"}
-_NUMBER_VRS = {"US", "SS", "UL", "SL", "UV", "SV", "FL", "FD"}
+_NUMBER_VRS = {"US", "SS", "UL", "SL", "UV", "SV", "FL", "FD", "AT"}
 
 
 @dataclass
@@ -250,8 +250,6 @@ def _dummy(element: DataElement, uids: UidMap) -> None:
     elif vr in _TEXT_VRS:
         element.value = DUMMY_TEXT
     elif vr in _NUMBER_VRS:
-        element.value = 0
-    elif vr == "AT":
         element.value = 0
     else:  # OB, OW, OF, OD, OL, OV, UN: two zero bytes
         element.value = b"\x00\x00"

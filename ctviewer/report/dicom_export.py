@@ -86,9 +86,7 @@ def segment_labels(result: Result) -> np.ndarray:
     return lut[np.clip(result.labels, 0, None)]
 
 
-def write_segmentation(
-    sources: list[Dataset], result: Result, out: Path, deidentify: bool
-) -> Path:
+def write_segmentation(sources: list[Dataset], result: Result, out: Path, deidentify: bool) -> Path:
     """One binary segment per finding (there must be one), on the source images' frames."""
     seg = hd.seg.Segmentation(
         source_images=sources,

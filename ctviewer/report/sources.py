@@ -79,16 +79,15 @@ def complete_headers(datasets: list[Dataset], source: str) -> None:
             if keyword not in ds:
                 setattr(ds, keyword, "")
     instances = [str(ds.get("SOPInstanceUID") or "") for ds in datasets]
-    series = _derived("series", *instances)
+    derived_series = _derived("series", *instances)
     for k, ds in enumerate(datasets):
         if not ds.get("SOPInstanceUID"):
-            ds.SOPInstanceUID = _derived("instance", series, str(k))
-    _fill_shared(datasets, "SeriesInstanceUID", series)
-    _fill_shared(datasets, "StudyInstanceUID", _derived("study", datasets[0].SeriesInstanceUID))
+            ds.SOPInstanceUID = _derived("instance", derived_series, str(k))
+    _fill_shared(datasets, "SeriesInstanceUID", derived_series)
+    series = str(datasets[0].SeriesInstanceUID)
+    _fill_shared(datasets, "StudyInstanceUID", _derived("study", series))
     # SEG needs a Frame of Reference UID; some anonymised series (CQ500) lack it
-    _fill_shared(
-        datasets, "FrameOfReferenceUID", _derived("frame-of-reference", datasets[0].SeriesInstanceUID)
-    )
+    _fill_shared(datasets, "FrameOfReferenceUID", _derived("frame-of-reference", series))
 
 
 def _derived(kind: str, *parts: str) -> str:

@@ -243,8 +243,8 @@ def test_combined_actions_keep_what_the_iod_requires() -> None:
     us.SourceImageSequence = Sequence([nested_item(1)])
     uids = UidMap()
     out = deidentify_dataset(us, uids)
-    kept = out.SourceImageSequence[0]
-    assert kept.ReferencedSOPInstanceUID == uids.mapping[us.SourceImageSequence[0].ReferencedSOPInstanceUID]
+    original = us.SourceImageSequence[0].ReferencedSOPInstanceUID
+    assert out.SourceImageSequence[0].ReferencedSOPInstanceUID == uids.mapping[original]
     assert "NESTED" not in str(out)
 
 
