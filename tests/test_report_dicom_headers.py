@@ -1,7 +1,10 @@
-"""De-identification against the whole of PS3.15 Table E.1-1, on a planted series: a synthetic CT
+"""What the DICOM exports take from the source headers.
+
+De-identification against the whole of PS3.15 Table E.1-1, on a planted series: a synthetic CT
 series carrying a value in every attribute of the table (nested sequences and private tags too),
 checked attribute by attribute in the de-identified headers and in the SEG + SC that
-`ctviewer report --deidentify --dicom DIR` writes."""
+`ctviewer report --deidentify --dicom DIR` writes. And real-world headers that lack what SEG/SC
+need: Type 2 patient attributes left out, empty Type 1 UIDs (the TotalSegmentator series)."""
 
 from __future__ import annotations
 
@@ -268,16 +271,20 @@ def walk(dataset: Dataset):
                 yield from walk(item)
 
 
+def report_json(capsys, folder: Path, model: Path, out: Path, *options: str) -> dict:
+    """`ctviewer report FOLDER --model M --dicom OUT/dicom OPTIONS --json` → what it printed."""
+    from ctviewer.cli.main import main
+
+    argv = ["report", str(folder), "--out", str(out / "r.pdf"), "--model", str(model)]
+    argv += ["--dicom", str(out / "dicom"), "--device", "cpu", "--json", *options]
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
 def test_report_deidentify_dicom_applies_the_table_to_seg_and_sc(
     planted_series: PlantedSeries, finds_everything: Path, tmp_path: Path, capsys
 ) -> None:
-    from ctviewer.cli.main import main
-
-    out = tmp_path / "dicom"
-    argv = ["report", str(planted_series.folder), "--out", str(tmp_path / "r.pdf")]
-    argv += ["--model", str(finds_everything), "--deidentify", "--dicom", str(out)]
-    assert main([*argv, "--device", "cpu", "--json"]) == 0
-    written = json.loads(capsys.readouterr().out)
+    written = report_json(capsys, planted_series.folder, finds_everything, tmp_path, "--deidentify")
     files = [Path(written["dicom_seg"]), *map(Path, written["dicom_key_images"])]
     assert len(files) == 2
     exports = [pydicom.dcmread(p) for p in files]
@@ -312,3 +319,48 @@ def test_report_deidentify_dicom_applies_the_table_to_seg_and_sc(
     assert np.asarray(seg.pixel_array).any()
     for ds in exports:  # issue 12: highdicom copied these patient attributes through
         assert "Occupation" not in ds and "ResponsiblePerson" not in ds
+
+
+def test_report_dicom_of_a_series_without_type2_patient_attributes(
+    finds_everything: Path, tmp_path: Path, capsys
+) -> None:
+    """Real scanner and anonymised series often leave out birth date, sex, accession number …"""
+    folder = tmp_path / "bare"
+    missing = ("PatientBirthDate", "PatientSex", "PatientName", "PatientID", "AccessionNumber")
+    missing += ("StudyID", "StudyDate", "StudyTime", "ReferringPhysicianName")
+    for path in write_dicom_series(make_phantom((4, 48, 48), seed=8), folder):
+        ds = pydicom.dcmread(path)
+        for keyword in missing:
+            delattr(ds, keyword)
+        ds.save_as(path, enforce_file_format=True)
+    written = report_json(capsys, folder, finds_everything, tmp_path)
+    seg = pydicom.dcmread(written["dicom_seg"])
+    sc = pydicom.dcmread(written["dicom_key_images"][0])
+    for ds in (seg, sc):  # present (Type 2) and empty, as in the source
+        assert all(ds[k].is_empty for k in ("PatientBirthDate", "PatientSex", "StudyDate"))
+    source = pydicom.dcmread(next(folder.glob("*.dcm")))
+    assert seg.StudyInstanceUID == source.StudyInstanceUID  # not de-identified: same study
+    assert "PatientBirthDate" not in source  # the source files were not changed
+
+
+@pytest.mark.shared_data
+def test_deidentified_export_of_the_jpeg2000_totalsegmentator_series(
+    shared_data: Path, finds_everything: Path, tmp_path: Path, capsys
+) -> None:
+    """Its headers carry empty SOP Class / SOP Instance / Study / Series UIDs (highdicom failed
+    with KeyError: ''), and an institution address, station name and requesting physician."""
+    folder = shared_data / "dicom" / "totalsegmentator_example" / "example_ct_dicom"
+    source = pydicom.dcmread(next(folder.iterdir()), stop_before_pixels=True)
+    assert source.SOPClassUID == "" and source.StudyInstanceUID == ""
+    written = report_json(capsys, folder, finds_everything, tmp_path, "--deidentify")
+    seg = pydicom.dcmread(written["dicom_seg"])
+    assert seg.SOPClassUID == "1.2.840.10008.5.1.4.1.1.66.4" and seg.StudyInstanceUID
+    referenced = seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence
+    assert len(referenced) == 20 and all(r.ReferencedSOPInstanceUID for r in referenced)
+    phi = [str(source.InstitutionAddress).split()[0], str(source.StationName)]
+    phi += [str(source.file_meta.MediaStorageSOPInstanceUID), str(source.FrameOfReferenceUID)]
+    for path in [written["dicom_seg"], *written["dicom_key_images"]]:
+        ds = pydicom.dcmread(path)
+        text = "\n".join(str(e.value) for e in walk(ds) if e.tag != 0x7FE00010)
+        assert not [s for s in phi if s in text], path
+        assert "RequestingPhysician" not in ds and ds.PatientIdentityRemoved == "YES"
