@@ -138,16 +138,19 @@ class Finding:
     centroid_mm: tuple[float, float, float]  # patient LPS
     voxels: int
     size_mm3: float | None  # volume for 3D series
-    area_mm2: float | None  # area for a single image
+    area_mm2: float | None  # area for a single image of known pixel size
     peak: float
     mean: float
+    area_px: int | None = None  # area for a single image whose pixel size is unknown (PNG/JPG)
 
     def size_text(self) -> str:
-        """`526 mm³` for a series, `40 mm²` for a single image."""
+        """`526 mm³` for a series, `40 mm²` for a single image, `52 px²` without a pixel size."""
         if self.size_mm3 is not None:
             return f"{self.size_mm3:.0f} mm³"
         if self.area_mm2 is not None:
             return f"{self.area_mm2:.0f} mm²"
+        if self.area_px is not None:
+            return f"{self.area_px} px²"
         return f"{self.voxels} voxels"
 
     def to_json(self) -> dict[str, Any]:
@@ -165,6 +168,8 @@ class Finding:
             data["size_mm3"] = round(self.size_mm3, 2)
         if self.area_mm2 is not None:
             data["area_mm2"] = round(self.area_mm2, 2)
+        if self.area_px is not None:
+            data["area_px"] = self.area_px
         return data
 
 

@@ -97,7 +97,7 @@ def test_detect_writes_results_and_maps(data, model_path: Path, tmp_path: Path, 
         image = sitk.ReadImage(str(out / item["map"]))
         assert image.GetSize() == (96, 96, 1)
         for finding in item["findings"]:
-            assert "area_mm2" in finding and "size_mm3" not in finding
+            assert "area_px" in finding and "area_mm2" not in finding and "size_mm3" not in finding
     scores = [i["score"] for i in results["items"]]
     assert min(scores[:5]) > scores[5]  # every bleed scores above the normal slice
     assert all(i["findings"] for i in results["items"][:5])

@@ -20,11 +20,13 @@ from ctviewer.report.keyimages import (
     MAX_KEY_IMAGES,
     SELECTED_BOX_RGB,
     key_image,
-    nice_length_mm,
+    nice_length,
     peak_slice,
     save_key_image,
+    scale_label,
 )
 from ctviewer.report.pdf import CLOSING_LINE, decision_text
+from ctviewer.report.verdict import STATE_COLOURS, report_verdict
 from ctviewer.volume import ModelInfo, Result, Volume
 
 PHI = {"PatientName": "DOE^JANE", "PatientID": "PID-778899", "PatientBirthDate": "19610214"}
@@ -91,12 +93,20 @@ def test_pdf_lists_every_finding_with_its_decision(reviewed, tmp_path: Path) -> 
     for finding in result.findings:
         assert decision_text(decisions.get(finding.id)).startswith(expected[finding.id])
         # pypdf puts each table cell on its own line: id, slices, centre, size, peak, mean, decision
-        cells = [str(finding.id), f"{finding.slice_start}–{finding.slice_end}", *[".*"] * 4]
+        # slices 1-based, as the viewer shows them
+        slices = f"{finding.slice_start + 1}–{finding.slice_end + 1}"
+        cells = [str(finding.id), slices, *[".*"] * 4]
         row = "^" + "\n".join(cells) + "\n" + expected[finding.id]
         assert re.search(row, text, re.MULTILINE), f"no table row for finding {finding.id}"
-        caption = rf"Finding {finding.id} — slice {peak_slice(result, finding.id)} .*"
-        assert re.search(caption + expected[finding.id], text), f"no key image {finding.id}"
-    assert "Flagged for review" in text and "Series-level review: marked normal by Dr Cy" in text
+        caption = rf"Finding {finding.id} — slice {peak_slice(result, finding.id) + 1} .*"
+        if expected[finding.id].startswith("rejected"):  # a rejected finding: the table only
+            assert not re.search(rf"Finding {finding.id} — slice", text)
+        else:
+            assert re.search(caption + expected[finding.id], text), f"no key image {finding.id}"
+    assert "Reviewed: 1 of 3 findings accepted" in text
+    assert "Model verdict: Flagged for review" in text
+    assert "Reviewer: 1 accepted, 1 rejected, 1 not reviewed" in text
+    assert "Series-level review: marked normal by Dr Cy" in text
     assert "DOE JANE" in text and "PID-778899" in text and "1961-02-14" in text
     assert "ctviewer-ae v7" in text
     assert " ".join(CLOSING_LINE.split()[-6:]) in " ".join(text.split())
@@ -128,7 +138,7 @@ def test_regions_below_the_series_threshold_are_listed_but_not_flagged() -> None
 
 
 def test_nice_scale_bar_lengths() -> None:
-    assert [nice_length_mm(v) for v in (7.0, 19.2, 48.0, 120.0)] == [5.0, 10.0, 20.0, 100.0]
+    assert [nice_length(v) for v in (7.0, 19.2, 48.0, 120.0)] == [5.0, 10.0, 20.0, 100.0]
 
 
 def test_key_image_marks_the_finding_and_keeps_the_aspect(tmp_path: Path) -> None:
@@ -213,8 +223,98 @@ def test_key_images_are_capped_but_the_table_lists_every_finding(tmp_path: Path)
     strongest = sorted(result.findings, key=lambda f: -f.peak)[:MAX_KEY_IMAGES]
     assert [int(c) for c in captions] == [f.id for f in strongest]
     hidden = len(result.findings) - MAX_KEY_IMAGES
-    assert f"{hidden} further finding(s) are listed in the table only" in text
+    assert f"{hidden} further finding(s)" in text and "listed in the table only" in text
     for finding in result.findings:
-        assert re.search(
-            rf"^{finding.id}\n{finding.slice_start}–{finding.slice_end}\n", text, re.MULTILINE
-        )
+        slices = f"{finding.slice_start + 1}–{finding.slice_end + 1}"
+        assert re.search(rf"^{finding.id}\n{slices}\n", text, re.MULTILINE)
+
+
+def test_every_finding_rejected_is_what_the_report_says(tmp_path: Path) -> None:
+    """Issue 12: the headline stayed "Flagged for review", with key images, after the review."""
+    volume, result = hand_case()
+    with FeedbackStore() as store:
+        for finding in result.findings:
+            store.record(result, finding, "reject", "Dr Bob")
+    text = pdf_text(
+        export_report(volume, result, tmp_path / "r.pdf", reviewer_decisions(result)).pdf
+    )
+    headline = text.index("Reviewed: every finding rejected by Dr Bob")
+    assert text.index("Model verdict: Flagged for review") > headline  # the model's word stays
+    assert "Reviewer: 0 accepted, 3 rejected, 0 not reviewed" in text
+    assert "Key images" not in text and not re.search(r"Finding \d — slice", text)
+    assert "No key images: the reviewer rejected every finding" in text
+
+
+def test_input_warnings_are_in_the_pdf(tmp_path: Path) -> None:
+    volume, result = hand_case()
+    volume.warnings = ["gantry/detector tilt 8.5°", "missing slices: 1.25 mm gap between slices"]
+    text = " ".join(pdf_text(export_report(volume, result, tmp_path / "r.pdf").pdf).split())
+    assert "Warnings about the input" in text
+    assert "gantry/detector tilt 8.5°" in text and "missing slices: 1.25 mm gap" in text
+
+
+def test_a_png_without_pixel_size_is_measured_in_pixels(tmp_path: Path) -> None:
+    from ctviewer.io import load_volume
+
+    png = tmp_path / "slice.png"
+    Image.fromarray(np.full((64, 64), 100, np.uint8)).save(png)
+    volume = load_volume(png)
+    assert volume.spacing_known is False
+    amap = np.zeros(volume.shape, np.float32)
+    amap[0, 20:30, 20:28] = 1.0  # 80 pixels
+    labels, findings = segment(amap, volume, threshold=0.5)
+    (finding,) = findings
+    assert finding.area_px == 80 and finding.area_mm2 is None and finding.size_mm3 is None
+    assert finding.size_text() == "80 px²"
+    assert "area_mm2" not in finding.to_json() and finding.to_json()["area_px"] == 80
+    result = Result(
+        str(png), None, ModelInfo("m", "1", 0.1), 1.0, 0.1, True, np.ones(1), amap, labels, findings
+    )
+    text = pdf_text(export_report(volume, result, tmp_path / "r.pdf").pdf)
+    assert "80 px²" in text and "mm²" not in text and "pixel size unknown" in text
+    assert "Centre x, y (px)" in text and "Size: pixel count" in text
+    assert scale_label(20.0, spacing_known=False) == "20 px"
+    assert scale_label(20.0, spacing_known=True) == "2 cm"
+    # the scale bar is drawn in pixels: it differs from the one the same image in mm gets
+    measured = Volume(volume.array, volume.spacing, is_hu=False)
+    assert not np.array_equal(key_image(volume, None, 0), key_image(measured, None, 0))
+
+
+def test_not_assessed_is_said_with_its_reason_and_nothing_else(tmp_path: Path) -> None:
+    volume, _ = hand_case()
+    volume.files = [str(tmp_path / f"{k}.dcm") for k in range(volume.n_slices)]  # never read
+    reason = "no installed model fits a head CT (models: chest)"
+    result = Result.not_assessed(volume, reason)
+    verdict = report_verdict(result, {})
+    assert verdict.headline == "Not assessed" and verdict.colour != STATE_COLOURS["clear"]
+    outputs = export_report(volume, result, tmp_path / "r.pdf", dicom_dir=tmp_path / "dicom")
+    text = " ".join(pdf_text(outputs.pdf).split())
+    assert "Not assessed" in text and reason in text
+    assert "above threshold" not in text and "No region" not in text
+    assert "Key images" not in text and "Per-slice score" not in text and "nan" not in text
+    assert outputs.dicom.segmentation is None and outputs.dicom.key_images == []
+    assert "not assessed" in outputs.dicom.note and "\n" not in outputs.dicom.note
+    assert list((tmp_path / "dicom").glob("*")) == []
+
+
+def test_cli_says_in_one_line_that_a_not_assessed_series_gets_no_seg(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import ctviewer.pipeline
+    from ctviewer.cli.main import main
+    from ctviewer.synth.phantom import make_phantom, write_dicom_series
+
+    folder = tmp_path / "series"
+    write_dicom_series(make_phantom((3, 32, 32), seed=2), folder)
+    reason = "no installed model fits this series"
+    monkeypatch.setattr(
+        ctviewer.pipeline, "detect", lambda volume, *a, **k: Result.not_assessed(volume, reason)
+    )
+    argv = ["report", str(folder), "--out", str(tmp_path / "r.pdf"), "--dicom"]
+    assert main([*argv, str(tmp_path / "dicom")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    notes = [line for line in lines if line.startswith("dicom: ")]
+    assert notes == [
+        f"dicom: not assessed ({reason}): nothing was segmented, so no SEG or key image was written"
+    ]
+    assert "dicom_seg: None" in lines and not list((tmp_path / "dicom").glob("*.dcm"))

@@ -20,10 +20,13 @@ def segment(
     min_area_mm2: float = 10.0,
 ) -> tuple[np.ndarray, list[Finding]]:
     """Label volume (int32, 0 = background) and its findings. A single image is measured in mm²
-    (`min_area_mm2` applies), a volume in mm³ (`min_size_mm3`)."""
+    (`min_area_mm2` applies), a volume in mm³ (`min_size_mm3`). An image whose pixel size is
+    unknown (`Volume.spacing_known` False: PNG/JPG) is measured in px², `min_area_mm2` then
+    counting pixels."""
     single = volume.n_slices == 1
+    in_px = single and not volume.spacing_known
     sz, sy, sx = (float(v) for v in volume.spacing)
-    voxel = sy * sx if single else sz * sy * sx
+    voxel = 1.0 if in_px else sy * sx if single else sz * sy * sx
     min_voxels = max(1, int(np.ceil((min_area_mm2 if single else min_size_mm3) / voxel)))
     raw, n = ndimage.label(anomaly_map > threshold)
     labels = np.zeros(anomaly_map.shape, dtype=np.int32)
@@ -70,9 +73,10 @@ def segment(
                 centroid_mm=volume.index_to_mm(*(float(axis[c]) for axis in centres)),
                 voxels=count,
                 size_mm3=None if single else count * voxel,
-                area_mm2=count * voxel if single else None,
+                area_mm2=count * voxel if single and not in_px else None,
                 peak=float(peaks[c]),
                 mean=float(sums[c] / count),
+                area_px=count if in_px else None,
             )
         )
     return labels, findings

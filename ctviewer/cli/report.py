@@ -87,11 +87,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         seg = outputs.dicom.segmentation
         written["dicom_seg"] = str(seg) if seg else None
         written["dicom_key_images"] = [str(p) for p in outputs.dicom.key_images]
+        if outputs.dicom.note:
+            written["dicom_note"] = outputs.dicom.note
     if args.json:
         print_json(written)
         return 0
     for key, value in written.items():
-        print(f"{key}: {value}")
-    if outputs.dicom is not None and outputs.dicom.segmentation is None:
-        print("dicom: no finding, so no SEG or key image was written")
+        if key != "dicom_note":
+            print(f"{key}: {value}")
+    if outputs.dicom is not None and outputs.dicom.note:
+        print(f"dicom: {outputs.dicom.note}")
     return 0

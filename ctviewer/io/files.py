@@ -124,4 +124,5 @@ def _read_picture(path: str) -> Volume:
         is_hu=False,
         source=path,
         meta={"SeriesDescription": Path(path).name},
+        spacing_known=False,  # a picture has no physical pixel size: measure in pixels
     )

@@ -13,17 +13,17 @@ from pathlib import Path
 
 import highdicom as hd
 import numpy as np
-import pydicom
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
 from ctviewer import __version__
-from ctviewer.errors import CTViewerError, InputError
+from ctviewer.errors import CTViewerError
 from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report
 from ctviewer.render import orientation_letters
-from ctviewer.report.deidentify import UidMap, deidentify_dataset, mark_deidentified
+from ctviewer.report.deidentify import mark_deidentified
 from ctviewer.report.keyimages import key_findings, key_image, peak_slice
+from ctviewer.report.sources import require_dicom, source_datasets
 from ctviewer.volume import Result, Volume
 
 MANUFACTURER = "ctviewer"
@@ -40,50 +40,19 @@ class DicomExport:
 
     segmentation: Path | None  # None when there is no finding to segment
     key_images: list[Path] = field(default_factory=list)
+    note: str = ""  # one line saying why nothing was written, when nothing was
 
 
-def require_dicom(volume: Volume) -> None:
-    """DICOM export references the source images: a one-line error for anything else."""
-    if not volume.files:
-        source = volume.source or "this input"
-        raise InputError("DICOM export needs DICOM input (this is not a DICOM series)", source)
-    if len(volume.files) != volume.n_slices:
-        raise InputError(
-            f"DICOM export needs one DICOM file per slice ({len(volume.files)} files for "
-            f"{volume.n_slices} slices)",
-            volume.source,
+def nothing_to_export(result: Result) -> str:
+    """Why an export of `result` writes no SEG or key image ("" when it writes them)."""
+    if not result.assessed:
+        return (
+            f"not assessed ({result.not_assessed_reason}): nothing was segmented, so no SEG "
+            "or key image was written"
         )
-
-
-def source_datasets(volume: Volume, deidentify: bool, uids: UidMap | None = None) -> list[Dataset]:
-    """The headers of the source images in slice order (de-identified copies if asked)."""
-    require_dicom(volume)
-    datasets = []
-    for path in volume.files:
-        try:
-            datasets.append(pydicom.dcmread(path, stop_before_pixels=True))
-        except (OSError, pydicom.errors.InvalidDicomError) as error:
-            raise InputError(f"cannot read the source DICOM file ({error})", path) from None
-    rows, cols = volume.array.shape[1:]
-    if any((ds.Rows, ds.Columns) != (rows, cols) for ds in datasets):
-        raise InputError("source DICOM matrix differs from the analysed volume", volume.source)
-    _ensure_frame_of_reference(datasets)
-    if deidentify:
-        uids = uids or UidMap()
-        datasets = [deidentify_dataset(ds, uids) for ds in datasets]
-    return datasets
-
-
-def _ensure_frame_of_reference(datasets: list[Dataset]) -> None:
-    """SEG needs a Frame of Reference UID; some anonymised series (CQ500) lack it. Give them one
-    derived from the series UID, so that repeated exports of a series agree."""
-    if all("FrameOfReferenceUID" in ds for ds in datasets):
-        return
-    uid = generate_uid(
-        entropy_srcs=["ctviewer-frame-of-reference", str(datasets[0].SeriesInstanceUID)]
-    )
-    for ds in datasets:
-        ds.FrameOfReferenceUID = ds.get("FrameOfReferenceUID") or uid
+    if not result.findings:
+        return "no finding, so no SEG or key image was written"
+    return ""
 
 
 def _segment_descriptions(result: Result) -> list[hd.seg.SegmentDescription]:
@@ -117,12 +86,8 @@ def segment_labels(result: Result) -> np.ndarray:
     return lut[np.clip(result.labels, 0, None)]
 
 
-def write_segmentation(
-    sources: list[Dataset], result: Result, out: Path, deidentify: bool
-) -> Path | None:
-    """One binary segment per finding, on the source images' frames; None without findings."""
-    if not result.findings:
-        return None
+def write_segmentation(sources: list[Dataset], result: Result, out: Path, deidentify: bool) -> Path:
+    """One binary segment per finding (there must be one), on the source images' frames."""
     seg = hd.seg.Segmentation(
         source_images=sources,
         pixel_array=segment_labels(result),
@@ -183,7 +148,7 @@ def write_key_images(
         source_item.ReferencedSOPInstanceUID = ref.SOPInstanceUID
         sc.SourceImageSequence = [source_item]
         sc.DerivationDescription = (
-            f"finding {finding.id}, slice {z}: anomaly overlay and outline burned in"
+            f"finding {finding.id}, slice {z + 1}: anomaly overlay and outline burned in"
         )
         sc.BurnedInAnnotation = "NO"  # only orientation letters and a scale bar, no identity
         if deidentify:
@@ -204,8 +169,14 @@ def export_dicom(
     cancel: CancelFlag | None = None,
 ) -> DicomExport:
     """Write `seg.dcm` and `keyimage_NNN.dcm` into `out_dir`; on error or cancel nothing is left
-    (files are written to a temporary folder inside `out_dir` and moved in at the end)."""
+    (files are written to a temporary folder inside `out_dir` and moved in at the end). A result
+    with nothing to segment writes nothing and says why (`DicomExport.note`)."""
     out_dir = Path(out_dir)
+    require_dicom(volume)
+    note = nothing_to_export(result)
+    if note:
+        report(progress, 1.0, note)
+        return DicomExport(None, [], note)
     report(progress, 0.0, "reading source DICOM headers")
     sources = source_datasets(volume, deidentify)
     try:
@@ -222,7 +193,7 @@ def export_dicom(
                     sources, volume, result, window, staging, deidentify, cancel
                 )
             written = DicomExport(
-                seg and seg.replace(out_dir / seg.name),
+                seg.replace(out_dir / seg.name),
                 [key.replace(out_dir / key.name) for key in keys],
             )
     except OSError as error:

@@ -16,8 +16,9 @@ from ctviewer.io import load_volume
 from ctviewer.presets import default_window
 from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report, subrange
 from ctviewer.report.deidentify import report_header
-from ctviewer.report.dicom_export import DicomExport, export_dicom, require_dicom
+from ctviewer.report.dicom_export import DicomExport, export_dicom
 from ctviewer.report.pdf import ReportContent, write_pdf
+from ctviewer.report.sources import require_dicom
 from ctviewer.volume import Result, Volume
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ctviewer.errors import CTViewerError
+from ctviewer.feedback.store import Decision
 from ctviewer.render import orientation_letters, render_view
 from ctviewer.volume import Finding, Result, Volume
 
@@ -22,15 +23,22 @@ TEXT_RGB = (255, 255, 255)
 MAX_KEY_IMAGES = 12  # per report / DICOM export; the table lists every finding
 
 
-def nice_length_mm(max_mm: float) -> float:
-    """The largest 1/2/5 × 10^k mm length not above `max_mm`."""
-    if max_mm <= 0:
+def nice_length(longest: float) -> float:
+    """The largest 1/2/5 × 10^k length not above `longest` (mm, or pixels)."""
+    if longest <= 0:
         return 0.0
-    power = 10.0 ** np.floor(np.log10(max_mm))
+    power = 10.0 ** np.floor(np.log10(longest))
     for step in (5.0, 2.0, 1.0):
-        if step * power <= max_mm:
+        if step * power <= longest:
             return float(step * power)
     return float(power)
+
+
+def scale_label(length: float, spacing_known: bool) -> str:
+    """`5 cm`, `20 mm`, or `50 px` for an image without a physical pixel size."""
+    if not spacing_known:
+        return f"{length:g} px"
+    return f"{length / 10:g} cm" if length >= 10 else f"{length:g} mm"
 
 
 def key_image(
@@ -58,7 +66,9 @@ def key_image(
         if finding is not None:
             _box(image, finding.bbox, scale_x=scale, scale_y=height / rows)
     if annotate:
-        _annotate(image, volume, mm_per_px=cols * float(volume.spacing[2]) / width)
+        # scale bar units per display pixel: mm, or the image's own pixels when it has no size
+        step = float(volume.spacing[2]) if volume.spacing_known else 1.0
+        _annotate(image, volume, units_per_px=cols * step / width)
     return np.asarray(image)
 
 
@@ -79,7 +89,7 @@ def _box(image: Image.Image, bbox: tuple[int, ...], scale_x: float, scale_y: flo
     )
 
 
-def _annotate(image: Image.Image, volume: Volume, mm_per_px: float) -> None:
+def _annotate(image: Image.Image, volume: Volume, units_per_px: float) -> None:
     """Orientation letters at the edge midpoints and a scale bar at the bottom right."""
     draw = ImageDraw.Draw(image)
     w, h = image.size
@@ -102,18 +112,17 @@ def _annotate(image: Image.Image, volume: Volume, mm_per_px: float) -> None:
             stroke_width=1,
             stroke_fill=(0, 0, 0),
         )
-    length_mm = nice_length_mm(w * mm_per_px / 4)
-    if length_mm <= 0:
+    length = nice_length(w * units_per_px / 4)
+    if length <= 0:
         return
-    bar_px = round(length_mm / mm_per_px)
+    bar_px = round(length / units_per_px)
     x1, y = w - 3 * pad, h - 3 * pad
     draw.rectangle(
         [x1 - bar_px, y - max(2, w // 200), x1, y], fill=(255, 255, 255), outline=(0, 0, 0)
     )
-    label = f"{length_mm / 10:g} cm" if length_mm >= 10 else f"{length_mm:g} mm"
     draw.text(
         (x1 - bar_px / 2, y - pad),
-        label,
+        scale_label(length, volume.spacing_known),
         fill=TEXT_RGB,
         font=font,
         anchor="mb",
@@ -122,9 +131,16 @@ def _annotate(image: Image.Image, volume: Volume, mm_per_px: float) -> None:
     )
 
 
-def key_findings(result: Result) -> list[Finding]:
-    """The findings that get a key image: the `MAX_KEY_IMAGES` strongest (by peak)."""
-    return sorted(result.findings, key=lambda f: -f.peak)[:MAX_KEY_IMAGES]
+def key_findings(
+    result: Result, decisions: dict[int | None, Decision] | None = None
+) -> list[Finding]:
+    """The findings that get a key image: the `MAX_KEY_IMAGES` strongest (by peak) of those the
+    reviewer did not reject (`decisions`: finding id → latest decision)."""
+    decisions = decisions or {}
+    shown = [
+        f for f in result.findings if f.id not in decisions or decisions[f.id].decision != "reject"
+    ]
+    return sorted(shown, key=lambda f: -f.peak)[:MAX_KEY_IMAGES]
 
 
 def peak_slice(result: Result, finding_id: int) -> int:

@@ -34,7 +34,8 @@ from ctviewer.errors import CTViewerError
 from ctviewer.feedback.store import Decision
 from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report
 from ctviewer.report.deidentify import ReportHeader
-from ctviewer.report.keyimages import key_findings, key_image, peak_slice
+from ctviewer.report.keyimages import MAX_KEY_IMAGES, key_findings, key_image, peak_slice
+from ctviewer.report.verdict import report_verdict
 from ctviewer.volume import Finding, Result, Volume
 
 CLOSING_LINE = (
@@ -61,9 +62,19 @@ def decision_text(decision: Decision | None) -> str:
     return decision.describe() if decision is not None else "not reviewed"
 
 
-def location_text(finding: Finding) -> str:
+def location_text(finding: Finding, spacing_known: bool = True) -> str:
+    """Patient LPS mm; an image without a pixel size: x, y in its pixels."""
     x, y, z = finding.centroid_mm
-    return f"{x:.1f}, {y:.1f}, {z:.1f}"
+    return f"{x:.1f}, {y:.1f}, {z:.1f}" if spacing_known else f"{x:.0f}, {y:.0f}"
+
+
+def slice_range_text(finding: Finding) -> str:
+    """Slice numbers as the viewer shows them: 1-based."""
+    return f"{finding.slice_start + 1}–{finding.slice_end + 1}"
+
+
+def _number(value: float, spec: str = ".4g") -> str:
+    return format(value, spec) if np.isfinite(value) else "—"
 
 
 def _styles() -> dict[str, ParagraphStyle]:
@@ -108,7 +119,10 @@ def _grid(data: list[list], widths: Sequence[float], header_row: bool = True) ->
 
 def _header_table(content: ReportContent, s: dict[str, ParagraphStyle]) -> Table:
     h, model, result = content.header, content.result.model, content.result
-    spacing = " × ".join(f"{v:.3g}" for v in content.volume.spacing)
+    if content.volume.spacing_known:
+        spacing = " × ".join(f"{v:.3g}" for v in content.volume.spacing) + " mm"
+    else:
+        spacing = "pixel size unknown"
     rows = [
         ["Patient", h.patient_name, "Patient ID", h.patient_id],
         ["Birth date", h.birth_date, "Study date", h.study_date],
@@ -116,13 +130,13 @@ def _header_table(content: ReportContent, s: dict[str, ParagraphStyle]) -> Table
             "Series",
             Paragraph(escape(h.series_description or "—"), s["cell"]),
             "Slices",
-            f"{content.volume.n_slices} ({spacing} mm)",
+            f"{content.volume.n_slices} ({spacing})",
         ],
         [
             "Model",
-            Paragraph(escape(f"{model.name} {model.version}"), s["cell"]),
+            Paragraph(escape(f"{model.name} {model.version}".strip()), s["cell"]),
             "Threshold",
-            f"{result.threshold:.4g}",
+            _number(result.threshold),
         ],
         ["Device", model.device, "Window (C/W)", f"{content.window[0]:g} / {content.window[1]:g}"],
     ]
@@ -141,15 +155,15 @@ def _header_table(content: ReportContent, s: dict[str, ParagraphStyle]) -> Table
 
 
 def _findings_table(content: ReportContent, s: dict[str, ParagraphStyle]) -> Table:
-    rows: list[list] = [
-        ["#", "Slices", "Centre x, y, z (mm)", "Size", "Peak", "Mean", "Reviewer's decision"]
-    ]
+    known = content.volume.spacing_known
+    centre = "Centre x, y, z (mm)" if known else "Centre x, y (px)"
+    rows: list[list] = [["#", "Slices", centre, "Size", "Peak", "Mean", "Reviewer's decision"]]
     for f in content.result.findings:
         rows.append(
             [
                 str(f.id),
-                f"{f.slice_start}–{f.slice_end}",
-                location_text(f),
+                slice_range_text(f),
+                location_text(f, known),
                 f.size_text(),
                 f"{f.peak:.3g}",
                 f"{f.mean:.3g}",
@@ -226,8 +240,8 @@ def score_plot(result: Result, width: float = 176 * mm, height: float = 30 * mm)
     )
     for value in (0.0, y_max / 1.1):
         drawing.add(String(left - 3, py(value) - 2, f"{value:.3g}", fontSize=6.5, textAnchor="end"))
-    for i in sorted({0, n - 1, (n - 1) // 2}):
-        drawing.add(String(px(i), bottom - 9, str(i), fontSize=6.5, textAnchor="middle"))
+    for i in sorted({0, n - 1, (n - 1) // 2}):  # labelled 1-based, as the viewer numbers slices
+        drawing.add(String(px(i), bottom - 9, str(i + 1), fontSize=6.5, textAnchor="middle"))
     drawing.add(String((left + right) / 2, 1, "slice", fontSize=7, textAnchor="middle"))
     return drawing
 
@@ -248,16 +262,18 @@ def _key_image_cells(
 ) -> list[list]:
     """One [image, caption] cell per key finding (`key_findings`)."""
     cells = []
-    findings = key_findings(content.result)
+    findings = key_findings(content.result, content.decisions)
     for done, f in enumerate(findings):
         check_cancel(cancel)
         z = peak_slice(content.result, f.id)
         pixels = key_image(
             content.volume, content.result, z, content.window, selected=f.id, width=480
         )
-        z_mm = content.volume.index_to_mm(z, 0, 0)[2]
+        where = f"slice {z + 1}"
+        if content.volume.spacing_known:
+            where += f" (z {content.volume.index_to_mm(z, 0, 0)[2]:.1f} mm)"
         caption = (
-            f"<b>Finding {f.id}</b> — slice {z} (z {z_mm:.1f} mm), peak {f.peak:.3g}; "
+            f"<b>Finding {f.id}</b> — {where}, peak {f.peak:.3g}; "
             f"{escape(decision_text(content.decisions.get(f.id)))}"
         )
         cells.append(
@@ -282,60 +298,97 @@ def _image_row(cells: list[list]) -> Table:
     return row
 
 
+def _findings_section(content: ReportContent, s: dict[str, ParagraphStyle]) -> list:
+    if not content.result.findings:
+        return [Paragraph("No region above the map threshold.", s["body"])]
+    size = (
+        "Size: voxel count × voxel volume."
+        if content.volume.spacing_known
+        else "Size: pixel count (the image has no physical pixel size)."
+    )
+    return [
+        _findings_table(content, s),
+        Paragraph(
+            f"Centre: patient coordinates (DICOM LPS, mm). {size} Peak and mean: anomaly-map "
+            "values inside the region. Slices are numbered from 1, as in the viewer.",
+            s["small"],
+        ),
+    ]
+
+
+def _key_images_section(
+    content: ReportContent,
+    s: dict[str, ParagraphStyle],
+    progress: ProgressFn | None,
+    cancel: CancelFlag | None,
+) -> list:
+    cells = _key_image_cells(content, s, progress, cancel)
+    if not cells:
+        if content.result.findings:
+            return [Paragraph("No key images: the reviewer rejected every finding.", s["small"])]
+        return []
+    rows = [_image_row(cells[i : i + 2]) for i in range(0, len(cells), 2)]
+    heading = [
+        Paragraph("Key images", s["h2"]),
+        Paragraph(
+            "Each image is the slice where the finding peaks, at the report's window/level: "
+            "colour = anomaly map, cyan outlines = findings, yellow box = the finding named "
+            "below the image.",
+            s["small"],
+        ),
+        Spacer(1, 2 * mm),
+    ]
+    story = [KeepTogether([*heading, rows[0]]), *rows[1:]]  # no heading left alone
+    hidden = len(content.result.findings) - len(cells)
+    if hidden > 0:
+        story.append(
+            Paragraph(
+                f"{hidden} further finding(s) (rejected by the reviewer or beyond the "
+                f"{MAX_KEY_IMAGES} strongest) are listed in the table only.",
+                s["small"],
+            )
+        )
+    return story
+
+
 def build_story(
     content: ReportContent, progress: ProgressFn | None = None, cancel: CancelFlag | None = None
 ) -> list:
     """The report's flowables in order."""
     s = _styles()
     result = content.result
-    headline, detail = result.verdict()
+    verdict = report_verdict(result, content.decisions)
     story: list = [
         Paragraph("CT anomaly report — decision support", s["title"]),
         _header_table(content, s),
         Spacer(1, 3 * mm),
     ]
-    verdict_color = "#a03000" if result.abnormal else "#8a5a00" if result.findings else "#1e6b2e"
+    if content.volume.warnings:
+        story.append(Paragraph("Warnings about the input", s["h2"]))
+        story += [Paragraph(f"• {escape(w)}", s["body"]) for w in content.volume.warnings]
+        story.append(Spacer(1, 2 * mm))
     story += [
-        Paragraph(f'<font color="{verdict_color}">{headline}</font>', s["verdict"]),
-        Paragraph(detail, s["body"]),
+        Paragraph(
+            f'<font color="{verdict.colour}">{escape(verdict.headline)}</font>', s["verdict"]
+        ),
+        Paragraph(escape(verdict.detail), s["body"]),
     ]
     series_decision = content.decisions.get(None)
     if series_decision is not None:
         story.append(
             Paragraph(f"Series-level review: {escape(decision_text(series_decision))}", s["body"])
         )
-    story.append(Paragraph("Findings", s["h2"]))
-    if result.findings:
-        story += [
-            _findings_table(content, s),
+    if not result.assessed:  # no map, no findings, no scores: nothing else to show
+        story.append(
             Paragraph(
-                "Centre: patient coordinates (DICOM LPS, mm). Size: voxel count × voxel "
-                "volume. Peak and mean: anomaly-map values inside the region.",
-                s["small"],
-            ),
-        ]
-    else:
-        story.append(Paragraph("No region above the map threshold.", s["body"]))
-    story += [Paragraph("Per-slice score", s["h2"]), score_plot(result)]
-    cells = _key_image_cells(content, s, progress, cancel)
-    if cells:
-        rows = [_image_row(cells[i : i + 2]) for i in range(0, len(cells), 2)]
-        heading = [
-            Paragraph("Key images", s["h2"]),
-            Paragraph(
-                "Each image is the slice where the finding peaks, at the report's window/level: "
-                "colour = anomaly map, cyan outlines = findings, yellow box = the finding named "
-                "below the image.",
-                s["small"],
-            ),
-            Spacer(1, 2 * mm),
-        ]
-        story += [KeepTogether([*heading, rows[0]]), *rows[1:]]  # no heading left alone
-        hidden = len(result.findings) - len(cells)
-        if hidden > 0:
-            story.append(
-                Paragraph(f"{hidden} further finding(s) are listed in the table only.", s["small"])
+                "The series was not analysed: there are no findings, scores or key images.",
+                s["body"],
             )
+        )
+    else:
+        story += [Paragraph("Findings", s["h2"]), *_findings_section(content, s)]
+        story += [Paragraph("Per-slice score", s["h2"]), score_plot(result)]
+        story += _key_images_section(content, s, progress, cancel)
     story += [Spacer(1, 4 * mm), Paragraph(f"<b>{CLOSING_LINE}</b>", s["body"])]
     return story
 
