@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ctviewer.cli.common import ProgressLine, print_json
-from ctviewer.errors import CTViewerError, InputError
+from ctviewer.errors import CTViewerError, InputError, ModelError
 from ctviewer.feedback import versions
 from ctviewer.feedback.store import FeedbackStore
 from ctviewer.volume import Finding, ModelInfo, Result
@@ -212,15 +212,25 @@ def run_models(args: argparse.Namespace) -> int:
         elif args.version:
             raise CTViewerError("`models list` takes no version")
         listed = versions.list_versions(store)
-        active = versions.active_model_path(store)
+        try:
+            active, problem = versions.active_model_path(store), ""
+        except ModelError as error:  # listing must still work: it is how one finds what to do
+            active, problem = None, str(error)
     if args.json:
-        print_json({"active_path": str(active), "versions": [v.to_json() for v in listed]})
+        print_json(
+            {
+                "active_path": str(active) if active else None,
+                "active_problem": problem,
+                "versions": [v.to_json() for v in listed],
+            }
+        )
         return 0
     if not listed:
         print("no learned model versions yet")
     for v in listed:
         mark = "*" if v.active else " "
         state = "promoted by guard" if v.eligible else "not promoted"
-        print(f"{mark} {v.version:<6} {v.created_utc}  parent={v.parent}  {state}  {v.reason}")
-    print(f"active model: {active}")
+        line = f"{mark} {v.version:<6} {v.created_utc}  parent={v.parent}  {state}  {v.reason}"
+        print(line + (f"  FILE MISSING: {v.path}" if v.file_missing else ""))
+    print(f"active model: {active}" if active else f"active model: NONE USABLE: {problem}")
     return 0
