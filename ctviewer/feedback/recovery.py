@@ -34,6 +34,10 @@ from ctviewer.feedback.store import _SCHEMA, SCHEMA_VERSION, FeedbackStore
 
 _SIDE_FILES = ("-wal", "-shm")
 TABLES = ("model_versions", "decisions", "promotions")  # the order rows are merged in (FKs)
+_SEQUENCE_COLUMNS = [  # SQLite's own table of AUTOINCREMENT counters, typed for salvage
+    salvage.Column("name", "TEXT", True, False),
+    salvage.Column("seq", "INTEGER", True, False),
+]
 
 
 @dataclass
@@ -134,8 +138,8 @@ def restore_store(
     from the current file, which is kept aside. See the module docstring."""
     path = Path(path) if path is not None else paths.feedback_db_path()
     chosen = _chosen_backup(path, backup)
-    columns = salvage.schema_columns(_SCHEMA)
-    found = salvage.salvage_rows(path, columns) if path.exists() else {t: [] for t in TABLES}
+    columns = {**salvage.schema_columns(_SCHEMA), "sqlite_sequence": _SEQUENCE_COLUMNS}
+    found = salvage.salvage_rows(path, columns) if path.exists() else {t: [] for t in columns}
     building = path.with_name(f".{path.stem}-restoring{path.suffix}")
     building.unlink(missing_ok=True)
     with closing(sqlite3.connect(building, isolation_level=None)) as conn:
@@ -144,6 +148,7 @@ def restore_store(
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("BEGIN IMMEDIATE")
         salvaged = {t: _merge(conn, t, found.get(t, []), columns[t]) for t in TABLES}
+        _keep_counters(conn, found["sqlite_sequence"])
         conn.execute("COMMIT")
         lost = _lost_ids(conn)
     kept = _keep_aside(path)
@@ -234,15 +239,32 @@ def _merge(
 _MERGE_KEYS = {"model_versions": ["version"], "promotions": ["version", "time_utc"]}
 
 
+def _keep_counters(conn: sqlite3.Connection, counters: list[dict]) -> None:
+    """AUTOINCREMENT counters never go back: an id the damaged file handed out (to a decision
+    that may be lost, or named in a model's lineage) is never handed out again."""
+    for counter in counters:
+        if counter["name"] not in TABLES:
+            continue
+        updated = conn.execute(
+            "UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = ?",
+            [counter["seq"], counter["name"]],
+        )
+        if not updated.rowcount:
+            conn.execute(
+                "INSERT INTO sqlite_sequence VALUES (?, ?)", [counter["name"], counter["seq"]]
+            )
+
+
 def _lost_ids(conn: sqlite3.Connection) -> list[int]:
-    """Decision ids missing below the highest one kept: decisions are never deleted and
-    AUTOINCREMENT never reuses an id, so each gap is a decision that no copy held whole."""
+    """Decision ids ever handed out that no copy held whole (decisions are never deleted and
+    AUTOINCREMENT never reuses an id, so each gap is a lost decision)."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'decisions'").fetchone()
     lost: list[int] = []
     expected = 1
     for (found,) in conn.execute("SELECT id FROM decisions ORDER BY id"):
         lost.extend(range(expected, found))
         expected = found + 1
-    return lost
+    return lost + list(range(expected, (row[0] if row else 0) + 1))
 
 
 def _keep_aside(path: Path) -> Path | None:

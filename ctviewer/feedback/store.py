@@ -156,6 +156,7 @@ class FeedbackStore:
     def __init__(self, path: str | Path | None = None, busy_timeout_s: float = BUSY_TIMEOUT_S):
         self.path = Path(path) if path is not None else paths.feedback_db_path()
         self._lock = threading.RLock()
+        self._checked = False  # the file passed `quick_check` in this session
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(
@@ -192,8 +193,16 @@ class FeedbackStore:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One immediate write transaction, committed (durably) on exit, rolled back on error."""
+        """One immediate write transaction, committed (durably) on exit, rolled back on error.
+
+        The first write of a session checks the file first: SQLite reads some damage (a file
+        cut short) as empty rows without complaint, and writing into it would spread it."""
         with self._lock, self._errors():
+            if not self._checked:
+                health = backups.quick_check(self._conn)
+                if health != "ok":
+                    raise StoreDamaged(" ".join(health.split())[:200], self.path)
+                self._checked = True
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
