@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -134,7 +135,7 @@ def test_versions_promote_and_rollback(tmp_path: Path) -> None:
     files = []
     for name in ("a", "b"):
         files.append(tmp_path / f"{name}.pt")
-        files[-1].write_bytes(b"x")
+        shutil.copyfile(paths.default_model_path(), files[-1])  # promotion loads the file
     v1 = versions.register_version(files[0], None, {"decisions": [1]}, {"auroc": 0.7}, True)
     v2 = versions.register_version(files[1], v1.version, {}, {"auroc": 0.6}, False, "worse")
     assert versions.active_model_path(store) == files[0].resolve()

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ctviewer.cli.common import ProgressLine, print_json
-from ctviewer.errors import CTViewerError, InputError
+from ctviewer.errors import CTViewerError, InputError, ModelError
 from ctviewer.feedback import versions
 from ctviewer.feedback.store import FeedbackStore
 from ctviewer.volume import Finding, ModelInfo, Result
@@ -216,7 +216,10 @@ def run_models(args: argparse.Namespace) -> int:
         entry = add_model(args.version)
         print(f"added {entry.name} {entry.version} ({entry.fits.parts_text()}): {entry.path}")
         return 0
-    catalog = ModelCatalog.installed()
+    try:
+        catalog = ModelCatalog.installed()
+    except ModelError as error:  # a missing active version: still list, it says what to do
+        catalog = ModelCatalog(problems=[str(error)])
     with FeedbackStore() as store:
         if args.action == "promote":
             if not args.version:
@@ -227,12 +230,16 @@ def run_models(args: argparse.Namespace) -> int:
         elif args.version:
             raise CTViewerError("`models list` takes no version")
         listed = versions.list_versions(store)
-        active = versions.active_model_path(store)
+        try:
+            active, problem = versions.active_model_path(store), ""
+        except ModelError as error:  # listing must still work: it is how one finds what to do
+            active, problem = None, str(error)
     if args.json:
         print_json(
             {
                 "installed": [e.to_json() for e in catalog.entries],
-                "active_path": str(active),
+                "active_path": str(active) if active else None,
+                "active_problem": problem,
                 "versions": [v.to_json() for v in listed],
             }
         )
@@ -241,14 +248,15 @@ def run_models(args: argparse.Namespace) -> int:
     for e in catalog.entries:
         parts = e.fits.parts_text()
         print(f"  {e.name:<28} {e.version:<24} {parts:<16} {e.fits.kind_text():<12} {e.source}")
-    for problem in catalog.problems:
-        print(f"  warning: {problem}")
+    for warning in catalog.problems:
+        print(f"  warning: {warning}")
     print("learned versions:")
     if not listed:
         print("no learned model versions yet")
     for v in listed:
         mark = "*" if v.active else " "
         state = "promoted by guard" if v.eligible else "not promoted"
-        print(f"{mark} {v.version:<6} {v.created_utc}  parent={v.parent}  {state}  {v.reason}")
-    print(f"active model: {active}")
+        line = f"{mark} {v.version:<6} {v.created_utc}  parent={v.parent}  {state}  {v.reason}"
+        print(line + (f"  FILE MISSING: {v.path}" if v.file_missing else ""))
+    print(f"active model: {active}" if active else f"active model: NONE USABLE: {problem}")
     return 0

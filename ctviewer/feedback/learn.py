@@ -412,6 +412,7 @@ def learn_from_feedback(
     pool = build_pool(store.decisions())
     if not pool.normal and not pool.labelled:
         raise CTViewerError("no decisions to learn from yet: accept or reject some findings first")
+    store.backup("before-learn")  # learning writes a version and may promote it
     base = load_model(base_path, device=config.device)
     reader = _Reader(cancel, is_hu=base.preprocessing.kind == "hu")
     report(progress, 0.02, "reading the images behind the decisions")

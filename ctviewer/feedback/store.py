@@ -15,11 +15,17 @@ Durability: WAL journal, `synchronous=FULL`, one committed transaction per `reco
 loses no decision already recorded; several windows and processes may use the database at once
 (writers wait up to `BUSY_TIMEOUT_S` for each other). The schema version is kept in
 `PRAGMA user_version`. The same database holds the model versions registry (`versions.py`).
+
+Damage: a file SQLite cannot read (overwritten, truncated, its disk failing) raises `StoreDamaged`,
+which says what to do; `backups` keeps rotating copies (one a day when the store is opened, one
+before each learn) and `recovery.restore_store` puts the last good one back, together with every
+row still readable from the damaged file. Detection never needs this file (`versions`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -31,11 +37,14 @@ from typing import Any
 
 from ctviewer import paths
 from ctviewer.errors import CTViewerError
+from ctviewer.feedback import backups
 from ctviewer.volume import Finding, Result
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 10.0
 DECISIONS = ("accept", "reject", "normal")
+RESTORE_HINT = "`ctviewer store restore` (or the viewer at start) brings back the last good backup"
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS decisions (
@@ -120,6 +129,23 @@ class Decision:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
+class StoreDamaged(CTViewerError):
+    """The feedback database file is damaged: SQLite cannot read (all of) it."""
+
+    def __init__(self, reason: str, path: str | Path) -> None:
+        super().__init__(
+            f"the feedback database is damaged ({reason}); {RESTORE_HINT}"
+            " and keeps every decision still readable",
+            path,
+        )
+
+
+def is_damage(error: sqlite3.Error) -> bool:
+    """Whether SQLite's `error` means a damaged file (rather than a lock or a full disk)."""
+    reason = str(error)
+    return "malformed" in reason or "not a database" in reason
+
+
 def now_utc() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -130,6 +156,7 @@ class FeedbackStore:
     def __init__(self, path: str | Path | None = None, busy_timeout_s: float = BUSY_TIMEOUT_S):
         self.path = Path(path) if path is not None else paths.feedback_db_path()
         self._lock = threading.RLock()
+        self._checked = False  # the file passed `quick_check` in this session
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(
@@ -138,11 +165,16 @@ class FeedbackStore:
         except (OSError, sqlite3.Error) as error:
             raise CTViewerError(f"cannot open the feedback database ({error})", self.path) from None
         self._conn.row_factory = sqlite3.Row
-        with self._errors():
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
+        try:
+            with self._errors():
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=FULL")
+                self._conn.execute("PRAGMA foreign_keys=ON")
+                self._migrate()
+        except CTViewerError:
+            self._conn.close()
+            raise
+        self._back_up_if_due()
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -153,14 +185,24 @@ class FeedbackStore:
             yield
         except sqlite3.Error as error:
             reason = str(error)
+            if is_damage(error):
+                raise StoreDamaged(reason, self.path) from None
             if "locked" in reason or "busy" in reason:
                 reason = f"the feedback database is busy (locked by another program): {reason}"
             raise CTViewerError(f"feedback database error: {reason}", self.path) from None
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One immediate write transaction, committed (durably) on exit, rolled back on error."""
+        """One immediate write transaction, committed (durably) on exit, rolled back on error.
+
+        The first write of a session checks the file first: SQLite reads some damage (a file
+        cut short) as empty rows without complaint, and writing into it would spread it."""
         with self._lock, self._errors():
+            if not self._checked:
+                health = backups.quick_check(self._conn)
+                if health != "ok":
+                    raise StoreDamaged(" ".join(health.split())[:200], self.path)
+                self._checked = True
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
@@ -191,6 +233,34 @@ class FeedbackStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    # -- backups ----------------------------------------------------------------------------
+
+    def backup(self, reason: str) -> Path:
+        """A verified copy of the store in the rotation (`backups`); refused when it is damaged."""
+        with self._lock:
+            health = backups.quick_check(self._conn)
+            if health != "ok":
+                raise StoreDamaged(f"not backed up: {health}", self.path)
+            try:
+                return backups.make_backup(self._conn, self.path, reason)
+            except (OSError, sqlite3.Error) as error:
+                folder = backups.backup_dir(self.path)
+                raise CTViewerError(f"cannot write a backup ({error})", folder) from None
+
+    def _back_up_if_due(self) -> None:
+        """The daily backup, made by whoever opens the store first that day. Never fatal: a
+        store that cannot be backed up is still used (and a damaged one is said so here)."""
+        if not backups.backup_is_due(self.path):
+            return
+        try:
+            if (
+                self.query("SELECT EXISTS (SELECT 1 FROM decisions)")[0][0]
+                or self.query("SELECT EXISTS (SELECT 1 FROM model_versions)")[0][0]
+            ):
+                self.backup("daily")
+        except (CTViewerError, OSError) as error:
+            log.warning("no daily backup of the feedback database: %s", error)
 
     def __enter__(self) -> FeedbackStore:
         return self

@@ -8,18 +8,32 @@ file copied elsewhere still says where it came from.
 
 The active model is the latest promotion not rolled back; with none, the bundled default model.
 `rollback()` undoes the latest promotion, so repeated rollbacks walk back to the default.
+A version is promoted only if its file loads as a model; an active version whose file has gone
+is an error that says what to do, never a silent switch to another model.
+
+Detection must not need the database: after every change of the active version (and whenever
+it finds the record stale) the active version is also written to a small JSON pointer file
+beside the database (`<db>.active-model.json`). When the database cannot be read (damaged,
+locked too long), the model named there is used, with a one-line warning; without a pointer,
+the bundled default, with a warning saying the active learned version could not be read.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ctviewer import paths
-from ctviewer.errors import CTViewerError
-from ctviewer.feedback.store import FeedbackStore, now_utc
+from ctviewer.errors import CTViewerError, ModelError
+from ctviewer.feedback.store import RESTORE_HINT, FeedbackStore, now_utc
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -35,13 +49,33 @@ class ModelVersion:
     eligible: bool = False  # passed the promotion guard when it was made
     reason: str = ""  # why it was (not) promoted
     active: bool = False
+    file_missing: bool = False  # its checkpoint is not there any more
 
     def to_json(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
+@dataclass
+class ActiveModel:
+    """The model detection uses when none is given, and why."""
+
+    path: Path
+    version: str | None  # None: the bundled default model
+    note: str = ""  # one line, when the feedback database could not be read
+
+
 def _store(store: FeedbackStore | None) -> FeedbackStore:
     return store if store is not None else FeedbackStore()
+
+
+@contextmanager
+def _opened(store: FeedbackStore | None) -> Iterator[FeedbackStore]:
+    """The given store, or the default one opened for this block and closed after it."""
+    if store is not None:
+        yield store
+        return
+    with FeedbackStore() as opened:
+        yield opened
 
 
 def next_version_name(store: FeedbackStore | None = None) -> str:
@@ -87,6 +121,8 @@ def register_version(
             conn.execute(
                 "INSERT INTO promotions (version, time_utc) VALUES (?, ?)", [name, now_utc()]
             )
+    if promoted:
+        write_pointer(store)
     return get_version(name, store)
 
 
@@ -113,6 +149,7 @@ def list_versions(store: FeedbackStore | None = None) -> list[ModelVersion]:
             eligible=bool(r["eligible"]),
             reason=r["reason"],
             active=r["version"] == active,
+            file_missing=not Path(r["path"]).is_file(),
         )
         for r in rows
     ]
@@ -133,24 +170,110 @@ def active_version(store: FeedbackStore | None = None) -> ModelVersion | None:
 def active_model_path(store: FeedbackStore | None = None) -> Path:
     """The active promoted version's checkpoint, else the bundled default model.
 
-    A promoted file that has gone missing falls back to the default rather than failing.
+    Raises ModelError when the active version's file is missing. When the feedback database
+    cannot be read, logs a one-line warning and uses the pointer file (see the module docstring).
     """
+    active = resolve_active_model(store)
+    if active.note:
+        log.warning("%s", active.note)
+    return active.path
+
+
+def resolve_active_model(store: FeedbackStore | None = None) -> ActiveModel:
+    """The active model from the database, else from the pointer file beside it."""
+    db_path = store.path if store is not None else paths.feedback_db_path()
+    try:
+        with _opened(store) as opened:
+            version = active_version(opened)
+            write_pointer(opened)
+    except CTViewerError as error:
+        return _from_pointer(db_path, error)
+    if version is None:
+        return ActiveModel(paths.default_model_path(), None)
+    _require_file(version.version, Path(version.path))
+    return ActiveModel(Path(version.path), version.version)
+
+
+def _require_file(version: str, path: Path, why: str = "") -> None:
+    if not path.is_file():
+        raise ModelError(
+            f"the file of the active model version {version}{why} is missing; run `ctviewer"
+            " models rollback` to go back to the previous version, or `ctviewer models promote"
+            " V` to choose another (or give --model)",
+            path,
+        )
+
+
+def pointer_path(db_path: Path) -> Path:
+    """The JSON file beside the database that names the active version."""
+    return db_path.with_name(f"{db_path.stem}.active-model.json")
+
+
+def write_pointer(store: FeedbackStore) -> None:
+    """Record `store`'s active version in the pointer file, when it differs. Never fatal: the
+    pointer only serves when the database cannot be read."""
     version = active_version(store)
-    if version is not None and Path(version.path).is_file():
-        return Path(version.path)
-    return paths.default_model_path()
+    record = {"version": version.version, "path": version.path} if version else {"version": None}
+    target = pointer_path(store.path)
+    try:
+        if target.is_file() and json.loads(target.read_text()) == record:
+            return
+    except (OSError, ValueError):
+        pass  # unreadable: rewrite it
+    partial = target.with_suffix(".partial")
+    try:
+        partial.write_text(json.dumps(record))
+        os.replace(partial, target)
+    except OSError as error:
+        log.warning("cannot record the active model version in %s: %s", target, error)
+
+
+def _from_pointer(db_path: Path, error: CTViewerError) -> ActiveModel:
+    """The active model when the database cannot be read: the pointer's, else the default."""
+    pointer = pointer_path(db_path)
+    try:
+        record = json.loads(pointer.read_text())
+        name, path = record["version"], record.get("path")
+        if name is not None and not (isinstance(name, str) and isinstance(path, str)):
+            raise ValueError("not a pointer record")
+    except (OSError, ValueError, KeyError, TypeError):
+        note = f"{error}; the active learned version could not be read: using the bundled model"
+        return ActiveModel(paths.default_model_path(), None, note)
+    if name is None:
+        note = f"{error}; using the bundled model, the active one when {pointer.name} was written"
+        return ActiveModel(paths.default_model_path(), None, note)
+    why = f" (named in {pointer}; the feedback database cannot be read: {RESTORE_HINT} first)"
+    _require_file(name, Path(path), why)
+    note = f"{error}; using the active version {name} named in {pointer}"
+    return ActiveModel(Path(path), name, note)
+
+
+def check_loadable(path: str | Path) -> None:
+    """Raise a one-line ModelError unless `path` loads as a ctviewer model."""
+    from ctviewer.model.checkpoint import load_model
+
+    try:
+        load_model(path, device="cpu")
+    except ModelError:
+        raise
+    except Exception as error:  # whatever stops it loading stops its promotion
+        reason = f"{type(error).__name__}: {error}"
+        raise ModelError(f"does not load as a model ({reason})", path) from None
 
 
 def promote(version: str, store: FeedbackStore | None = None) -> ModelVersion:
     """Make `version` the active model (even one the guard did not promote: the user decides)."""
     store = _store(store)
     target = get_version(version, store)
-    if not Path(target.path).is_file():
-        raise CTViewerError("model file of this version is missing", target.path)
+    try:
+        check_loadable(target.path)
+    except ModelError as error:
+        raise ModelError(f"{version} not promoted: {error}") from None
     with store.transaction() as conn:
         conn.execute(
             "INSERT INTO promotions (version, time_utc) VALUES (?, ?)", [version, now_utc()]
         )
+    write_pointer(store)
     return get_version(version, store)
 
 
@@ -164,4 +287,5 @@ def rollback(store: FeedbackStore | None = None) -> ModelVersion | None:
         if row is None:
             raise CTViewerError("nothing to roll back: the bundled default model is active")
         conn.execute("UPDATE promotions SET rolled_back = 1 WHERE id = ?", [row[0]])
+    write_pointer(store)
     return active_version(store)

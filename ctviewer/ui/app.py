@@ -111,6 +111,9 @@ def run(path: str | None = None, model: str | None = None, demo: bool = False) -
     """Show the main window (opening `path` or the demo study) and run the event loop."""
     app = create_app()
     from ctviewer.ui.main_window import MainWindow
+    from ctviewer.ui.store_recovery import offer_store_recovery
+
+    offer_store_recovery()  # before anything opens the store
 
     window = MainWindow(model_path=model)
     window.show()
