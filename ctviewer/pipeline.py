@@ -6,9 +6,6 @@ resolution (+ slice scores) → map restored onto the volume grid → findings. 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from pathlib import Path
-
 import numpy as np
 
 from ctviewer.anomaly.maps import (
@@ -19,6 +16,7 @@ from ctviewer.anomaly.maps import (
     slice_scores,
 )
 from ctviewer.anomaly.segment import segment
+from ctviewer.io import Input, load_inputs  # noqa: F401  (re-exported: train, learn, CLI)
 from ctviewer.model.autoencoder import AnomalyModel
 from ctviewer.model.preprocess import (
     Prepared,
@@ -32,8 +30,6 @@ from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report
 from ctviewer.volume import Result, Volume
 
 BATCH_SLICES = 64
-
-Input = Volume | str | Path  # a Volume, or a file/folder to read
 
 
 def model_maps(prepared: Prepared, model: AnomalyModel) -> tuple[np.ndarray, np.ndarray]:
@@ -96,19 +92,3 @@ def detect(
         labels=labels,
         findings=findings,
     )
-
-
-def load_inputs(items: Sequence[Input], cancel: CancelFlag | None = None) -> Iterator[Volume]:
-    """Volumes from Volumes or paths: every series/image found under each path, one at a time."""
-    for item in items:
-        check_cancel(cancel)
-        if isinstance(item, Volume):
-            yield item
-            continue
-        from ctviewer.io import load_series  # io is only needed for paths
-        from ctviewer.io.discover import discover
-
-        index = discover(item, cancel=cancel)
-        for series in index.all_series():
-            check_cancel(cancel)
-            yield load_series(series, cancel=cancel)
