@@ -16,7 +16,9 @@ from ctviewer.io import discover, load_inputs, load_volume
 pytestmark = pytest.mark.shared_data
 
 
-def copy_series(shared_data: Path, tmp_path: Path, slope: str | None = None, only: int = 99) -> Path:
+def copy_series(
+    shared_data: Path, tmp_path: Path, slope: str | None = None, only: int = 99
+) -> Path:
     source = sorted((shared_data / "dicom/totalsegmentator_example/example_ct_dicom").iterdir())
     folder = tmp_path / "series"
     folder.mkdir()
@@ -58,7 +60,7 @@ def test_truncated_nifti_is_an_error(shared_data: Path, tmp_path: Path) -> None:
     assert "truncated" in discover(cut).set_aside[0].reason
 
 
-def test_huge_number_of_frames_is_refused_before_allocating(shared_data: Path, tmp_path: Path) -> None:
+def test_huge_frame_count_refused_before_allocating(shared_data: Path, tmp_path: Path) -> None:
     ds = pydicom.dcmread(shared_data / "dicom/pydicom_ct/pydicom_test_files/CT_small.dcm")
     ds.NumberOfFrames = 100000
     path = tmp_path / "big.dcm"
