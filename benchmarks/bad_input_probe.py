@@ -1,7 +1,8 @@
 """Bad-input probe: make broken inputs from ../shared/data in a temp dir and run each through
 `ctviewer info`, `detect`, `report` (subprocesses) and the viewer's loader (discover → pick_series
 → load_series, what ctviewer/ui/main_window.py calls). Classifies every run as clean error /
-correct / traceback / silent verdict. Usage: python benchmarks/bad_input_probe.py [--cases a,b] [--json]
+correct / traceback / silent verdict.
+Usage: python benchmarks/bad_input_probe.py [--cases a,b] [--json]
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -190,5 +190,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    shutil.which("true")
     raise SystemExit(main())
