@@ -10,7 +10,6 @@ volume grid → findings. Decision support only.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from ctviewer.anomaly.maps import (
     slice_scores,
 )
 from ctviewer.anomaly.segment import segment
+from ctviewer.io import Input, load_inputs  # noqa: F401  (re-exported: train, learn, CLI)
 from ctviewer.model.anatomy import guess_body_parts
 from ctviewer.model.autoencoder import AnomalyModel
 from ctviewer.model.catalog import (
@@ -44,8 +44,6 @@ from ctviewer.volume import Result, Volume
 
 BATCH_SLICES = 64
 SCORE_FLOOR = 0.25  # a score below this share of every calibration normal's is out of range
-
-Input = Volume | str | Path  # a Volume, or a file/folder to read
 
 
 def model_maps(prepared: Prepared, model: AnomalyModel) -> tuple[np.ndarray, np.ndarray]:
@@ -184,19 +182,3 @@ def analyse(
         model = cache.load(model, device)
     report(progress, 0.0, f"analysing on {model.device}")
     return detect(volume, model, progress=progress, cancel=cancel)
-
-
-def load_inputs(items: Sequence[Input], cancel: CancelFlag | None = None) -> Iterator[Volume]:
-    """Volumes from Volumes or paths: every series/image found under each path, one at a time."""
-    for item in items:
-        check_cancel(cancel)
-        if isinstance(item, Volume):
-            yield item
-            continue
-        from ctviewer.io import load_series  # io is only needed for paths
-        from ctviewer.io.discover import discover
-
-        index = discover(item, cancel=cancel)
-        for series in index.all_series():
-            check_cancel(cancel)
-            yield load_series(series, cancel=cancel)

@@ -78,3 +78,32 @@ def test_unknown_device_is_a_model_error(tmp_path: Path) -> None:
     path = save_model(tiny_model(), tmp_path / "m.pt")
     with pytest.raises(ModelError, match="device"):
         load_model(path, device="tpu")
+
+
+def test_refusal_message_is_clean_and_whole(tmp_path: Path) -> None:
+    path = tmp_path / "evil.pt"
+    exploit = _Exploit()
+    exploit.target = str(tmp_path / "pwned")
+    torch.save({"format": "ctviewer-anomaly-model/1", "payload": exploit}, path)
+    with pytest.raises(ModelError) as info:
+        load_model(path)
+    message = str(info.value)
+    assert "\x1b" not in message and message.endswith(")") and "getattr" in message
+
+
+@pytest.mark.parametrize("key", ["threshold", "pixel_threshold"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_threshold_is_refused(tmp_path: Path, key: str, value: float) -> None:
+    model = tiny_model()
+    path = save_model(model, tmp_path / "m.pt", {key: value})
+    with pytest.raises(ModelError, match=key):
+        load_model(path, device="cpu")
+
+
+def test_non_finite_weights_are_refused(tmp_path: Path) -> None:
+    model = tiny_model()
+    with torch.no_grad():
+        next(model.net.parameters())[0] = float("nan")
+    path = save_model(model, tmp_path / "m.pt")
+    with pytest.raises(ModelError, match="NaN"):
+        load_model(path, device="cpu")

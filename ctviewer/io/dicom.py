@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -22,7 +22,16 @@ import SimpleITK as sitk
 
 from ctviewer.errors import InputError
 from ctviewer.io.geometry import StackGeometry, stack_geometry
-from ctviewer.io.headers import Frame, frames_of, read_header, slice_thickness, window_of
+from ctviewer.io.headers import (
+    Frame,
+    as_int,
+    finite_rescale,
+    frames_of,
+    read_header,
+    rescale_problem,
+    slice_thickness,
+    window_of,
+)
 from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report
 from ctviewer.volume import SeriesInfo, Volume
 
@@ -109,10 +118,6 @@ def _plan(frames: list[Frame], compressed: dict[str, bool], chunk: int) -> list[
     return tasks + list(by_file.values())
 
 
-def _rescale(frame: Frame) -> tuple[float, float]:
-    return frame.slope, frame.intercept
-
-
 def _run_task(
     slots: list[int], frames: list[Frame], compressed: dict[str, bool], array: np.ndarray
 ) -> list[InputError]:
@@ -150,16 +155,18 @@ def _majority_size(frames: list[Frame]) -> tuple[list[Frame], list[str]]:
     return [f for f in frames if (f.rows, f.cols) == keep], [note]
 
 
-def _read_headers(files: list[str], cancel: CancelFlag | None) -> tuple[dict, list[str]]:
-    headers, notes = {}, []
+def _read_headers(
+    files: list[str], cancel: CancelFlag | None
+) -> tuple[dict[str, pydicom.Dataset], list[InputError]]:
+    headers, skipped = {}, []
     with ThreadPoolExecutor(workers()) as pool:
         for path, result in zip(files, pool.map(_try_header, files), strict=True):
             check_cancel(cancel)
             if isinstance(result, InputError):
-                notes.append(f"skipped {Path(path).name}: {str(result).removeprefix(path + ': ')}")
+                skipped.append(result)
             else:
                 headers[path] = result
-    return headers, notes
+    return headers, skipped
 
 
 def _try_header(path: str) -> object:
@@ -169,36 +176,102 @@ def _try_header(path: str) -> object:
         return error
 
 
+def _usable_frames(headers: dict[str, pydicom.Dataset]) -> tuple[list[Frame], list[InputError]]:
+    """The greyscale frames whose size and rescale can be trusted; why the others were skipped."""
+    frames, skipped = [], []
+    for path, ds in headers.items():
+        if as_int(ds.get("SamplesPerPixel"), 1) != 1:
+            continue  # colour captures: discovery already set them aside with a reason
+        try:
+            found = frames_of(ds, path)
+        except InputError as error:  # declares more pixels than the file holds
+            skipped.append(error)
+            continue
+        problem = rescale_problem(found)
+        if problem:
+            skipped.append(InputError(problem, path))
+        frames += [frame for frame in found if finite_rescale(frame)]
+    return frames, skipped
+
+
+def _slots_to_keep(
+    array: np.ndarray, frames: list[Frame], failed: list[InputError]
+) -> tuple[list[int], list[InputError]]:
+    """Slices to keep: decoded, and finite after rescale (a NaN slope, or one that overflows
+    float32, would otherwise reach the model as an image and get a confident verdict); and why
+    the files with non-finite slices lost them."""
+    failed_files = {error.path for error in failed}
+    # float64 sums of float32 values cannot overflow, so only NaN or Inf make them non-finite
+    finite = np.isfinite(array.sum(axis=(1, 2), dtype=np.float64))
+    keep, non_finite = [], Counter()
+    for k, frame in enumerate(frames):
+        if frame.path in failed_files:
+            continue
+        if finite[k]:
+            keep.append(k)
+        else:
+            non_finite[frame.path] += 1
+    per_file = Counter(frame.path for frame in frames)
+    errors = [
+        InputError(
+            (f"{n} of its {per_file[path]} frames hold" if per_file[path] > 1 else "holds")
+            + " NaN or infinite values after rescale",
+            path,
+        )
+        for path, n in non_finite.items()
+    ]
+    return keep, errors
+
+
+def skip_notes(errors: list[InputError]) -> list[str]:
+    """One warning per reason: "skipped 3 files (a.dcm, b.dcm, c.dcm): reason"."""
+    by_reason: dict[str, list[str]] = defaultdict(list)
+    for error in errors:
+        reason = str(error).removeprefix(f"{error.path}: ")
+        by_reason[reason].append(Path(error.path or "").name)
+    notes = []
+    for reason, names in by_reason.items():
+        shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+        files = shown if len(names) == 1 else f"{len(names)} files ({shown})"
+        notes.append(f"skipped {files}: {reason}")
+    return notes
+
+
+def _nothing_to_show(source: str, skipped: list[InputError]) -> InputError:
+    if not skipped:
+        return InputError("no greyscale image to show in this series", source)
+    if len({error.path for error in skipped}) == 1:
+        return skipped[0]
+    return InputError("no image left to show: " + "; ".join(skip_notes(skipped)[:2]), source)
+
+
 def read_series(
     series: SeriesInfo, progress: ProgressFn | None = None, cancel: CancelFlag | None = None
 ) -> Volume:
-    """Decode every image of `series` into a Volume sorted along the slice normal."""
+    """Decode every image of `series` into a Volume sorted along the slice normal. Files that
+    cannot be read, and slices that are not finite after rescale, are skipped with a warning;
+    InputError when nothing is left."""
     source = series.files[0] if len(series.files) == 1 else str(Path(series.files[0]).parent)
     report(progress, 0.0, "reading headers")
-    headers, notes = _read_headers(series.files, cancel)
-    frames = [f for path, ds in headers.items() for f in frames_of(ds, path)]
-    frames = [f for f in frames if int(headers[f.path].get("SamplesPerPixel", 1)) == 1]
+    headers, skipped = _read_headers(series.files, cancel)
+    frames, unusable = _usable_frames(headers)
+    skipped += unusable
     if not frames:
-        raise InputError("no greyscale image to show in this series", source)
+        raise _nothing_to_show(source, skipped)
     frames, size_notes = _majority_size(frames)
-    notes += size_notes
 
     thickness = slice_thickness(headers[frames[0].path])
     geometry = stack_geometry(frames, thickness)
     frames = [frames[i] for i in geometry.order]
     array, failed = _decode(frames, headers, progress, cancel)
-    if failed:
-        bad = {error.path for error in failed}
-        notes += [
-            f"skipped {Path(e.path or '').name}: {str(e).removeprefix(f'{e.path}: ')}"
-            for e in failed
-        ]
-        keep = [k for k, frame in enumerate(frames) if frame.path not in bad]
+    keep, non_finite = _slots_to_keep(array, frames, failed)
+    skipped += failed + non_finite
+    if len(keep) < len(frames):
         if not keep:
-            raise failed[0]
+            raise _nothing_to_show(source, skipped)
         array, frames = array[keep], [frames[k] for k in keep]
         geometry = stack_geometry(frames, thickness)  # same order; positions and gaps change
-    return _assemble(array, geometry, frames, headers, source, notes)
+    return _assemble(array, geometry, frames, headers, source, skip_notes(skipped) + size_notes)
 
 
 def _decode(

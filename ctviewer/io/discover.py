@@ -17,17 +17,19 @@ from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.uid import UID
+from pydicom.uid import UID, MediaStorageDirectoryStorage
 
 from ctviewer.errors import InputError
 from ctviewer.io import files
 from ctviewer.io.geometry import slice_normal, stack_geometry
 from ctviewer.io.headers import (
     Frame,
-    as_float,
+    as_int,
+    finite_rescale,
     frames_of,
     is_dicomdir,
     read_header,
+    rescale_problem,
     slice_thickness,
 )
 from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report
@@ -35,6 +37,7 @@ from ctviewer.volume import PatientInfo, SeriesInfo, SetAside, StudyIndex, Study
 
 LOCALIZER_WORDS = ("LOCALIZER", "SURVIEW", "SCOUT", "TOPOGRAM")
 NO_PATIENT = ("", "")
+INDEX_NAMES = ("DICOMDIR", "DIRFILE")  # index files that other index files may name
 SCAN_WORKERS = 4  # threads overlap file I/O; header parsing itself holds the GIL
 
 
@@ -54,23 +57,35 @@ class _DicomImage:
     frames: list[Frame]
 
 
+@dataclass
+class _ScanPlan:
+    """The files to scan, what was set aside before scanning, and — when the user gave one DICOM
+    file — that file, whose series alone is kept."""
+
+    files: list[str]
+    set_aside: list[SetAside]
+    focus: str | None = None
+
+
 def discover(
     path: str | Path, progress: ProgressFn | None = None, cancel: CancelFlag | None = None
 ) -> StudyIndex:
-    """Index everything under `path` (a file, folder or DICOMDIR) without decoding pixels."""
+    """Index everything under `path` without decoding pixels: a folder tree, a DICOMDIR (what its
+    folder holds), or one file (a DICOM file means its whole series, found in its folder)."""
     root = Path(path)
     if not root.exists():
         raise InputError("no such file or folder", root)
-    candidates, set_aside = _candidates(root)
+    plan = _plan(root)
+    set_aside = plan.set_aside
     images: list[_DicomImage] = []
     others: list[SeriesInfo] = []
-    report(progress, 0.0, f"scanning {len(candidates)} files")
+    report(progress, 0.0, f"scanning {len(plan.files)} files")
     pool = ThreadPoolExecutor(SCAN_WORKERS)
     try:
-        for done, found in enumerate(pool.map(_scan, candidates), start=1):
+        for done, found in enumerate(pool.map(_scan, plan.files), start=1):
             if done % 64 == 0:
                 check_cancel(cancel)
-                report(progress, done / len(candidates), f"scanned {done}/{len(candidates)} files")
+                report(progress, done / len(plan.files), f"scanned {done}/{len(plan.files)} files")
             if isinstance(found, SetAside):
                 set_aside.append(found)
             elif isinstance(found, SeriesInfo):
@@ -82,41 +97,166 @@ def discover(
     check_cancel(cancel)
     index = StudyIndex(root=str(root), set_aside=set_aside)
     _build_tree(index, images, others)
+    if plan.focus:
+        _keep_series_of(index, plan.focus)
     report(progress, 1.0, f"{len(index.all_series())} series, {len(set_aside)} files set aside")
     return index
 
 
-def _candidates(root: Path) -> tuple[list[str], list[SetAside]]:
+def _plan(root: Path) -> _ScanPlan:
     """Files to scan: the tree under a folder, the images a DICOMDIR lists, or one file."""
     if root.is_dir():
-        found = []
-        for folder, subfolders, names in os.walk(root):
-            subfolders.sort()
-            found.extend(os.path.join(folder, name) for name in sorted(names))
-        return found, []
-    if files.kind_of(root) is None:
-        try:
-            ds = read_header(str(root))
-        except InputError:
-            return [str(root)], []  # _scan sets it aside with the reason
-        if is_dicomdir(ds):
-            return _dicomdir_files(root, ds)
-    return [str(root)], []
+        return _ScanPlan(*_tree(root))
+    if files.kind_of(root) is not None:
+        return _ScanPlan([str(root)], [])
+    try:
+        ds = read_header(str(root))
+    except InputError:
+        return _ScanPlan([str(root)], [])  # _scan sets it aside with the reason
+    if is_dicomdir(ds):
+        return _dicomdir_plan(root, ds)
+    if _not_shown(ds) is None:  # an image: scan its folder for the rest of its series
+        siblings = [p for p in sorted(root.parent.iterdir()) if files.kind_of(p) is None]
+        return _ScanPlan([str(p) for p in siblings if p.is_file()], [], focus=str(root))
+    return _ScanPlan([str(root)], [])
 
 
-def _dicomdir_files(dicomdir: Path, ds: Dataset) -> tuple[list[str], list[SetAside]]:
-    found, missing = [], []
+def _tree(root: Path) -> tuple[list[str], list[SetAside]]:
+    """Every file under `root`, following linked folders once each; unreadable folders set aside."""
+    found: list[str] = []
+    unreadable: list[SetAside] = []
+    visited: set[str] = set()
+
+    def note(error: OSError) -> None:
+        unreadable.append(SetAside(str(error.filename), f"unreadable folder ({error.strerror})"))
+
+    for folder, subfolders, names in os.walk(root, onerror=note, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in visited:  # a link back up the tree (or a second link to one folder)
+            subfolders.clear()
+            continue
+        visited.add(real)
+        subfolders.sort()
+        found.extend(os.path.join(folder, name) for name in sorted(names))
+    return found, unreadable
+
+
+def _keep_series_of(index: StudyIndex, focus: str) -> None:
+    """Keep only the stack holding `focus` (and the reason, if `focus` itself was set aside)."""
+    wanted = os.path.normpath(focus)
+    for patient in index.patients:
+        for study in patient.studies:
+            study.series = [
+                s for s in study.series if wanted in {os.path.normpath(f) for f in s.files}
+            ]
+        patient.studies = [study for study in patient.studies if study.series]
+    index.patients = [patient for patient in index.patients if patient.studies]
+    index.set_aside = [item for item in index.set_aside if os.path.normpath(item.path) == wanted]
+
+
+# ---------------------------------------------------------------------------------------------
+# DICOMDIR
+
+
+def _dicomdir_plan(dicomdir: Path, ds: Dataset) -> _ScanPlan:
+    """The files a DICOMDIR lists; its whole folder when the list does not lead to them."""
+    found, missing = _listed_files(dicomdir, ds, {os.path.realpath(dicomdir)})
+    if found and not missing:
+        return _ScanPlan(found, [])
+    tree, unreadable = _tree(dicomdir.parent)
+    if missing:
+        reason = (
+            f"{len(missing)} of the {len(found) + len(missing)} files it lists are missing "
+            f"(e.g. {missing[0]}); scanned its folder instead"
+        )
+    else:
+        reason = "lists no images; scanned its folder instead"
+    itself = os.path.normpath(dicomdir)
+    rest = [f for f in tree if os.path.normpath(f) != itself]
+    return _ScanPlan(rest, [SetAside(str(dicomdir), reason), *unreadable])
+
+
+def _listed_files(dicomdir: Path, ds: Dataset, seen: set[str]) -> tuple[list[str], list[str]]:
+    """(found, missing) files of a DICOMDIR's records; records naming another index file
+    (a DICOMDIR per series, as Philips writes) are followed."""
+    found: list[str] = []
+    missing: list[str] = []
+    lookup = _FileIdLookup()
     for record in ds.get("DirectoryRecordSequence") or []:
         file_id = record.get("ReferencedFileID")
         if not file_id:
             continue
         parts = [file_id] if isinstance(file_id, str) else list(file_id)
-        target = dicomdir.parent.joinpath(*parts)
-        if target.is_file():
-            found.append(str(target))
+        target = lookup.resolve(dicomdir.parent, [str(part) for part in parts])
+        if target is None:
+            missing.append(str(dicomdir.parent.joinpath(*parts)))
+        elif os.path.realpath(target) in seen:
+            continue
+        elif _names_an_index(record, target):
+            seen.add(os.path.realpath(target))
+            nested = _nested_dicomdir(target)
+            if nested is None:
+                found.append(str(target))  # not an index after all: scan it as a file
+            else:
+                more, lost = _listed_files(target, nested, seen)
+                found += more
+                missing += lost
         else:
-            missing.append(SetAside(str(target), f"listed in {dicomdir.name} but missing"))
+            found.append(str(target))
     return list(dict.fromkeys(found)), missing
+
+
+def _names_an_index(record: Dataset, target: Path) -> bool:
+    sop_class = record.get("ReferencedSOPClassUIDInFile")
+    return sop_class == MediaStorageDirectoryStorage or target.name.upper() in INDEX_NAMES
+
+
+def _nested_dicomdir(path: Path) -> Dataset | None:
+    try:
+        ds = read_header(str(path))
+    except InputError:
+        return None
+    return ds if is_dicomdir(ds) else None
+
+
+class _FileIdLookup:
+    """Finds the file a DICOMDIR record names, as written, or in another case (a CD copied by a
+    tool that changed it), or without its leading folders (the file set was moved: Philips
+    exams name `S21570/S2010/I230` from a DICOMDIR that sits in `S2010/` itself)."""
+
+    def __init__(self) -> None:
+        self._names: dict[Path, dict[str, str]] = {}
+
+    def resolve(self, base: Path, parts: list[str]) -> Path | None:
+        for start in range(len(parts)):
+            hit = self._find(base, parts[start:])
+            if hit is not None:
+                return hit
+        return None
+
+    def _find(self, base: Path, parts: list[str]) -> Path | None:
+        exact = base.joinpath(*parts)
+        if exact.is_file():
+            return exact
+        current = base
+        for part in parts:
+            name = self._folder(current).get(part.upper())
+            if name is None:
+                return None
+            current = current / name
+        return current if current.is_file() else None
+
+    def _folder(self, folder: Path) -> dict[str, str]:
+        if folder not in self._names:
+            try:
+                self._names[folder] = {name.upper(): name for name in os.listdir(folder)}
+            except OSError:
+                self._names[folder] = {}
+        return self._names[folder]
+
+
+# ---------------------------------------------------------------------------------------------
+# One file
 
 
 def _scan(path: str) -> _DicomImage | SeriesInfo | SetAside:
@@ -131,22 +271,24 @@ def _scan_file(path: str) -> _DicomImage | SeriesInfo | SetAside:
         try:
             return files.describe(path)
         except InputError as error:
-            return SetAside(path, str(error).removeprefix(f"{path}: "))
+            return SetAside(path, _reason(error))
     try:
         ds = read_header(path)
+        reason = _not_shown(ds)
+        frames = [] if reason else frames_of(ds, path)
     except InputError as error:
-        reason = str(error).removeprefix(f"{path}: ")
+        reason = _reason(error)
         if reason == "not a DICOM file":
             reason = "not DICOM nor an image format we read"
         return SetAside(path, reason)
-    reason = _not_shown(ds)
     if reason:
         return SetAside(path, reason)
-    frames = frames_of(ds, path)
     if not frames:
         return SetAside(path, "no pixel data")
+    if not any(finite_rescale(frame) for frame in frames):  # some good frames: read_series
+        return SetAside(path, str(rescale_problem(frames)))  # keeps those and says so
     series_uid = str(ds.get("SeriesInstanceUID", "") or "") or None
-    series_number = int(as_float(ds.get("SeriesNumber"), 0))
+    series_number = as_int(ds.get("SeriesNumber"), 0)
     modality = str(ds.get("Modality", "") or "")
     description = str(ds.get("SeriesDescription", "") or "")
     frame_of_reference = str(ds.get("FrameOfReferenceUID", "") or "")
@@ -168,6 +310,10 @@ def _scan_file(path: str) -> _DicomImage | SeriesInfo | SetAside:
     )
 
 
+def _reason(error: InputError) -> str:
+    return str(error).removeprefix(f"{error.path}: ")
+
+
 def _not_shown(ds: Dataset) -> str | None:
     """Why a readable DICOM header is not an image we show, or None."""
     if is_dicomdir(ds):
@@ -177,7 +323,7 @@ def _not_shown(ds: Dataset) -> str | None:
     if sop.is_valid and sop.name != sop and "Image Storage" not in sop.name:
         return f"not an image ({sop.name})"
     photometric = str(ds.get("PhotometricInterpretation", "") or "")
-    if int(ds.get("SamplesPerPixel", 1) or 1) > 1 or photometric.startswith(("RGB", "YBR", "PAL")):
+    if as_int(ds.get("SamplesPerPixel"), 1) > 1 or photometric.startswith(("RGB", "YBR", "PAL")):
         return "colour image (screenshot or secondary capture), not a CT slice"
     image_type = " ".join(str(v) for v in (ds.get("ImageType") or [])).upper()
     description = str(ds.get("SeriesDescription", "") or "").upper()

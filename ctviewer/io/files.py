@@ -14,6 +14,7 @@ import SimpleITK as sitk
 from PIL import Image, UnidentifiedImageError
 
 from ctviewer.errors import InputError
+from ctviewer.io.integrity import check_complete
 from ctviewer.volume import SeriesInfo, Volume
 
 SITK_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -49,6 +50,7 @@ def describe(path: str | Path) -> SeriesInfo:
         spacing = (1.0, 1.0, 1.0)
         n = 1
     else:
+        check_complete(path, quick=True)
         reader = sitk.ImageFileReader()
         reader.SetFileName(path)
         try:
@@ -65,6 +67,8 @@ def describe(path: str | Path) -> SeriesInfo:
             size, step = [size[a] for a in axes], [step[a] for a in axes]
         cols, rows, n = size[:3]
         spacing = (float(step[2]), float(step[1]), float(step[0]))
+    if min(rows, cols, n) <= 0:
+        raise InputError(f"empty image ({cols} × {rows} × {n} pixels)", path)
     return SeriesInfo(
         key=path,
         series_uid=None,
@@ -84,6 +88,7 @@ def read_file(path: str | Path) -> Volume:
     path = str(path)
     if kind_of(path) == "image":
         return _read_picture(path)
+    check_complete(path)
     try:
         image = sitk.ReadImage(path)
     except RuntimeError as error:
@@ -93,8 +98,10 @@ def read_file(path: str | Path) -> Volume:
     if image.GetDimension() == 2:
         image = sitk.JoinSeries(image)
     image = sitk.DICOMOrient(image, "LPS")
+    array = sitk.GetArrayFromImage(image).astype(np.float32)
+    check_values(array, path)
     return Volume(
-        array=sitk.GetArrayFromImage(image).astype(np.float32),
+        array=array,
         spacing=tuple(float(s) for s in image.GetSpacing()[::-1]),  # type: ignore[arg-type]
         origin=tuple(float(o) for o in image.GetOrigin()),  # type: ignore[arg-type]
         direction=np.array(image.GetDirection(), dtype=float).reshape(3, 3),
@@ -102,6 +109,16 @@ def read_file(path: str | Path) -> Volume:
         source=path,
         meta={"SeriesDescription": Path(path).name},
     )
+
+
+def check_values(array: np.ndarray, path: str) -> None:
+    """InputError unless `array` has pixels and all of them are finite: NaN or Inf would reach
+    the model as an image and come back as a confident verdict."""
+    if array.size == 0:
+        raise InputError(f"empty image ({' × '.join(map(str, array.shape[::-1]))} pixels)", path)
+    if not np.isfinite(array.sum(dtype=np.float64)):  # float64 sums of float32 never overflow
+        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+        raise InputError(f"{bad} of {array.size} voxels are NaN or infinite", path)
 
 
 def _read_picture(path: str) -> Volume:
@@ -118,6 +135,7 @@ def _read_picture(path: str) -> Volume:
                 gray = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
     except (OSError, UnidentifiedImageError, ValueError) as error:
         raise InputError(f"unreadable image ({error})", path) from error
+    check_values(gray[None], path)
     return Volume(
         array=np.clip(gray, 0.0, 1.0)[None],
         spacing=(1.0, 1.0, 1.0),

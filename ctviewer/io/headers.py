@@ -7,6 +7,8 @@ A `Frame` is one 2D image: a single-frame file, or one frame of an enhanced mult
 from __future__ import annotations
 
 import logging
+import math
+import os
 import warnings
 from dataclasses import dataclass
 
@@ -25,6 +27,10 @@ logging.getLogger("pydicom").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom\.")
 
 Vec3 = tuple[float, float, float]
+
+# Far beyond what any CT codec reaches (lossless ~3:1, lossy J2K ~20:1, RLE of a blank frame ~60:1):
+# a header declaring more pixels than this ratio allows is lying, and trusting it costs gigabytes.
+MAX_COMPRESSION_RATIO = 10_000
 
 
 @dataclass
@@ -89,6 +95,12 @@ def as_float(value: object, default: float) -> float:
         return default
 
 
+def as_int(value: object, default: int) -> int:
+    """A header value as an int, or `default` when absent, malformed or not finite."""
+    number = as_float(value, default)
+    return int(number) if math.isfinite(number) else default
+
+
 def slice_thickness(ds: Dataset) -> float | None:
     """The nominal slice step the header states, used when positions cannot give one."""
     value = as_float(ds.get("SpacingBetweenSlices") or ds.get("SliceThickness"), 0.0)
@@ -111,13 +123,61 @@ def window_of(ds: Dataset) -> tuple[float, float] | None:
     return (c, w) if np.isfinite(c) and np.isfinite(w) and w > 0 else None
 
 
+def _size_text(n_bytes: float) -> str:
+    if n_bytes < 1000:
+        return f"{n_bytes:.0f} bytes"
+    for unit in ("kB", "MB"):
+        n_bytes /= 1000
+        if n_bytes < 1000:
+            return f"{n_bytes:.1f} {unit}"
+    return f"{n_bytes / 1000:.1f} GB"
+
+
+def check_declared_size(ds: Dataset, path: str, rows: int, cols: int, n_frames: int) -> None:
+    """InputError when the header declares more pixel bytes than the file can hold, before anyone
+    allocates them (a NumberOfFrames of 100000 in a 30 kB file would ask for gigabytes)."""
+    bits = as_int(ds.get("BitsAllocated"), 16) or 16
+    samples = as_int(ds.get("SamplesPerPixel"), 1) or 1
+    declared = math.ceil(rows * cols * n_frames * samples * bits / 8)
+    try:
+        present = os.path.getsize(path)
+    except OSError as error:
+        raise InputError(f"cannot read the file ({error.strerror})", path) from error
+    meta = getattr(ds, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    compressed = bool(syntax is not None and syntax.is_compressed)
+    if declared <= present * (MAX_COMPRESSION_RATIO if compressed else 1):
+        return
+    shape = f"{n_frames} × {rows} × {cols} × {bits} bits" if n_frames > 1 else f"{rows} × {cols}"
+    raise InputError(
+        f"header declares {shape} of pixels ({_size_text(declared)}) but the file holds "
+        f"{_size_text(present)}: truncated or a wrong Rows / Columns / NumberOfFrames",
+        path,
+    )
+
+
+def finite_rescale(frame: Frame) -> bool:
+    return math.isfinite(frame.slope) and math.isfinite(frame.intercept)
+
+
+def rescale_problem(frames: list[Frame]) -> str | None:
+    """Why the rescale of these frames cannot give Hounsfield units (NaN or infinite), or None."""
+    bad = [frame for frame in frames if not finite_rescale(frame)]
+    if not bad:
+        return None
+    what = f"{len(bad)} of {len(frames)} frames have" if len(frames) > 1 else "has"
+    return f"{what} a RescaleSlope / RescaleIntercept that is not a finite number"
+
+
 def frames_of(ds: Dataset, path: str) -> list[Frame]:
-    """Every image frame of a DICOM header; [] when it holds no image."""
-    rows, cols = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
-    if not rows or not cols:
+    """Every image frame of a DICOM header; [] when it holds no image. InputError when the header
+    declares more pixels than the file holds."""
+    rows, cols = as_int(ds.get("Rows"), 0), as_int(ds.get("Columns"), 0)
+    if rows <= 0 or cols <= 0:
         return []
-    instance = int(as_float(ds.get("InstanceNumber"), 0))
-    n_frames = int(as_float(ds.get("NumberOfFrames"), 1))
+    instance = as_int(ds.get("InstanceNumber"), 0)
+    n_frames = as_int(ds.get("NumberOfFrames"), 1)
+    check_declared_size(ds, path, rows, cols, max(n_frames, 1))
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
     if n_frames <= 1 and not per_frame:
         return [

@@ -7,9 +7,12 @@ on load. A pickle that carries code or arbitrary objects is refused with a Model
 from __future__ import annotations
 
 import json
+import math
 import os
 import pickle
+import re
 import tempfile
+import textwrap
 from pathlib import Path
 
 import torch
@@ -20,6 +23,27 @@ from ctviewer.model.autoencoder import AnomalyModel, Architecture, build_network
 from ctviewer.model.device import choose_device
 
 FORMAT = "ctviewer-anomaly-model/1"
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+FINITE_KEYS = ("threshold", "pixel_threshold")
+
+
+def refusal_reason(error: Exception) -> str:
+    """A short, clean reason from torch's multi-paragraph, ANSI-coloured UnpicklingError."""
+    text = ANSI_ESCAPE.sub("", str(error))
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if found:
+        return f"it would import {found.group(1)}, which can run code"
+    return textwrap.shorten(" ".join(text.split()), 100, placeholder=" …") or "unsafe content"
+
+
+def check_finite(state_dict: dict, metadata: dict) -> None:
+    """ModelError when a weight or a threshold is NaN or infinite (every verdict would be void)."""
+    for key in FINITE_KEYS:
+        if key in metadata and not math.isfinite(float(metadata[key])):
+            raise ModelError(f"{key} is {metadata[key]}, not a finite number")
+    for name, tensor in state_dict.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelError(f"weight {name} holds NaN or infinite values")
 
 
 def save_model(model: AnomalyModel, path: str | Path, metadata: dict | None = None) -> Path:
@@ -54,7 +78,7 @@ def load_model(path: str | Path | None = None, device: str = "auto") -> AnomalyM
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        reason = str(error).splitlines()[0][:120] if str(error) else "unsafe content"
+        reason = refusal_reason(error)
         raise ModelError(f"refused to load: not a plain weights file ({reason})", path) from None
     except (RuntimeError, EOFError, OSError, ValueError) as error:
         raise ModelError(f"cannot read model checkpoint ({type(error).__name__})", path) from None
@@ -63,6 +87,7 @@ def load_model(path: str | Path | None = None, device: str = "auto") -> AnomalyM
     try:
         metadata = json.loads(payload["metadata_json"])
         arch = Architecture.from_dict(metadata["architecture"])
+        check_finite(payload["state_dict"], metadata)
         net = build_network(arch, int(metadata.get("members", 1)))
         net.load_state_dict(payload["state_dict"])
         return AnomalyModel(net, metadata, choose_device(device))
