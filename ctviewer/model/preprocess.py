@@ -4,8 +4,9 @@ A Volume becomes model input in three steps: a square crop around the body (the 
 slice of a volume), a resize to the model's input size, and intensities to [0, 1] (one channel per
 HU window for CT, plain [0, 1] for 8-bit images). An "image" model that declares an `hu_window`
 (the head-CT recipe: the brain window) reads CT volumes too: their HU are first windowed into the
-same [0, 1] image an 8-bit brain-window PNG is, and from there both take one path. Body and organ masks are found at model
-resolution; "organ" normalisation (optional) anchors each slice on its organ's median and IQR.
+same [0, 1] image an 8-bit brain-window PNG is, and from there both take one path. Body and
+organ masks are found at model resolution; "organ" normalisation (optional) anchors each slice
+on its organ's median and IQR.
 `restore` maps a model-resolution map back onto the volume's own grid.
 """
 

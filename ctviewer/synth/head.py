@@ -231,9 +231,7 @@ def add_bleed(
         shape = (zz / axes[0]) ** 2 + (yy / axes[1]) ** 2 + (xx / axes[2]) ** 2 < 1
     else:  # a lens of brain rim: the outer few mm of brain within r of the centre
         thickness = max(2.0, min(8.0, size_mm / 3))
-        depth = np.stack(
-            [ndimage.distance_transform_edt(b, sampling=(sy, sx)) for b in brain]
-        )
+        depth = np.stack([ndimage.distance_transform_edt(b, sampling=(sy, sx)) for b in brain])
         shape = (zz**2 + yy**2 + xx**2 < r**2) & (depth < thickness)
     shape &= brain
     soft = ndimage.gaussian_filter(shape.astype(np.float32), (0.5, 1.0 / sy, 1.0 / sx))
