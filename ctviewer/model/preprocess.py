@@ -2,8 +2,11 @@
 
 A Volume becomes model input in three steps: a square crop around the body (the same box for every
 slice of a volume), a resize to the model's input size, and intensities to [0, 1] (one channel per
-HU window for CT, plain [0, 1] for 8-bit images). Body and organ masks are found at model
-resolution; "organ" normalisation (optional) anchors each slice on its organ's median and IQR.
+HU window for CT, plain [0, 1] for 8-bit images). An "image" model that declares an `hu_window`
+(the head-CT recipe: the brain window) reads CT volumes too: their HU are first windowed into the
+same [0, 1] image an 8-bit brain-window PNG is, and from there both take one path. Body and
+organ masks are found at model resolution; "organ" normalisation (optional) anchors each slice
+on its organ's median and IQR.
 `restore` maps a model-resolution map back onto the volume's own grid.
 """
 
@@ -46,6 +49,8 @@ class Preprocessing:
     body_hu: float = -500.0  # HU above which a voxel is body (CT)
     hu_range: tuple[float, float] | None = None  # CT: score only tissue in this HU range
     margin: float = 0.05  # extra border around the body box, as a fraction of its side
+    hu_window: tuple[float, float] | None = None  # "image" models: (centre, width) at which CT
+    # input in HU is windowed to [0, 1] first, to read it as the 8-bit images trained on
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -54,6 +59,8 @@ class Preprocessing:
             raise ModelError(f"unknown organ {self.organ!r} or normalisation {self.normalize!r}")
         if self.size % 16:
             raise ModelError(f"model input size {self.size} is not a multiple of 16")
+        if self.hu_window is not None and (self.kind != "image" or self.hu_window[1] <= 0):
+            raise ModelError(f"an HU window {self.hu_window} needs an image model and a width > 0")
 
     @property
     def channels_per_slice(self) -> int:
@@ -67,14 +74,16 @@ class Preprocessing:
         data = asdict(self)
         data["windows"] = [list(w) for w in self.windows]
         data["hu_range"] = list(self.hu_range) if self.hu_range else None
+        data["hu_window"] = list(self.hu_window) if self.hu_window else None
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> Preprocessing:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["windows"] = tuple(tuple(float(v) for v in w) for w in known.get("windows", ()))
-        if known.get("hu_range"):
-            known["hu_range"] = tuple(float(v) for v in known["hu_range"])
+        for key in ("hu_range", "hu_window"):
+            if known.get(key):
+                known[key] = tuple(float(v) for v in known[key])
         return cls(**known)
 
 
@@ -87,10 +96,30 @@ class Prepared:
     box: Box  # crop box on the volume's (y, x) grid
 
 
+def windows_hu(volume: Volume, pre: Preprocessing) -> bool:
+    """Whether this volume is CT in HU read by an image model through its declared HU window."""
+    return volume.is_hu and pre.kind == "image" and pre.hu_window is not None
+
+
+def window_hu(hu: np.ndarray, window: tuple[float, float]) -> np.ndarray:
+    """HU → [0, 1] at a (centre, width) window: the values an 8-bit PNG saved at that window
+    holds (before its 1/255 rounding)."""
+    centre, width = window
+    return np.clip((np.asarray(hu, dtype=np.float32) - (centre - width / 2)) / width, 0.0, 1.0)
+
+
+def model_values(volume: Volume, pre: Preprocessing, index=slice(None)) -> np.ndarray:
+    """The volume's slices `index` as the model's kind expects them: as stored, or CT in HU
+    windowed to [0, 1] for an image model with an HU window (see `windows_hu`)."""
+    raw = volume.array[index]
+    return window_hu(raw, pre.hu_window) if windows_hu(volume, pre) else raw
+
+
 def check_kind(volume: Volume, pre: Preprocessing) -> None:
-    """A model trained on HU volumes cannot read 8-bit images and vice versa."""
+    """A model trained on HU volumes cannot read 8-bit images, nor an image model CT in HU
+    unless it declares the HU window its images were made with (`Preprocessing.hu_window`)."""
     kind = "hu" if volume.is_hu else "image"
-    if kind != pre.kind:
+    if kind != pre.kind and not windows_hu(volume, pre):
         wanted = "CT volumes in HU" if pre.kind == "hu" else "8-bit images (PNG/JPG)"
         got = "CT in HU" if volume.is_hu else "an 8-bit image"
         raise ModelError(
@@ -134,7 +163,7 @@ def body_box(volume: Volume, pre: Preprocessing) -> Box:
         return _square(0, 0, ny, nx, side)
     step = max(1, int(np.ceil(max(ny, nx) / COARSE_SIZE)))
     zs = np.linspace(0, volume.n_slices - 1, min(volume.n_slices, 24)).round().astype(int)
-    coarse = volume.array[np.unique(zs)][:, ::step, ::step]
+    coarse = model_values(volume, pre, np.unique(zs))[:, ::step, ::step]
     fg = _foreground(coarse, pre)
     union = np.zeros(fg.shape[1:], dtype=bool)
     for mask in fg:
@@ -256,7 +285,7 @@ def prepare(
     # then the result is block-averaged down to a smaller model input
     fill = AIR_HU if pre.kind == "hu" else 0.0
     work = pre.size * max(1, MASK_SIZE // pre.size)
-    small = _resize(_crop(volume.array[needed], box, fill), work)
+    small = _resize(_crop(model_values(volume, pre, needed), box, fill), work)
     where = np.searchsorted(needed, index)  # (n, 2*context+1) rows of `small`
     channels = _intensities(small, pre)[where].reshape(len(z), pre.in_channels, work, work)
     body = np.stack([body_mask_2d(m) for m in _foreground(small[where[:, pre.context]], pre)])

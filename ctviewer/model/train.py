@@ -428,23 +428,37 @@ def train_model(
     return model
 
 
+BRAIN_WINDOW = (40.0, 80.0)  # HU (centre, width): how head-CT images are read from HU volumes
+
+
 def head_ct_recipe() -> TrainConfig:
-    """Axial head-CT images (8-bit PNG/JPG) where bleeds are the target: skull-stripped,
-    brain-normalised input; bright synthetic lesions to restore; bright residual only."""
+    """Axial head CT where bleeds are the target: 8-bit brain-window images (PNG/JPG), or CT
+    volumes in HU read through the brain window (`Preprocessing.hu_window`); skull-stripped,
+    brain-normalised input; bright synthetic lesions to restore; bright residual only.
+
+    Slice score and threshold chosen by 5-fold cross-validation over all 90 labelled images
+    (benchmarks/crossval.py, 2 seeds), not on the 40-image dev split: top-1 % of the map
+    (AUROC 0.947 vs 0.940 for top-5 %) and the empirical 95th percentile of held-back plus
+    training normals (accuracy 0.922 vs 0.856 for the former log-normal fit, whose spread
+    estimate from the few normals let specificity drop to 0.82)."""
     return TrainConfig(
         epochs=200,
         learning_rate=2e-3,
-        preprocessing=Preprocessing(kind="image", size=64, organ="inner", normalize="organ"),
+        preprocessing=Preprocessing(
+            kind="image", size=64, organ="inner", normalize="organ", hu_window=BRAIN_WINDOW
+        ),
         base_channels=16,
         latent_channels=16,
         linear_output=True,
         synthetic=0.5,
         noise_std=0.05,
         noise_res=8,
-        scoring=Scoring(residual="positive", erode_px=2, median=3, sigma=0.0, percent=5.0),
-        calibration="lognormal",
+        scoring=Scoring(residual="positive", erode_px=2, median=3, sigma=0.0, percent=1.0),
+        calibration="empirical",
         calibrate_on="all",
+        target_specificity=0.95,
         max_slices_per_volume=1,
+        body_parts=("head",),
     )
 
 

@@ -1,0 +1,100 @@
+"""Head CT: HU through the brain window, the head phantom, and the cross-validation folds."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ctviewer.errors import ModelError
+from ctviewer.model.preprocess import Preprocessing, check_kind, prepare_volume, window_hu
+from ctviewer.synth.head import add_bleed, brain_mask_hu, make_head_phantom
+from ctviewer.volume import Volume
+
+BRAIN = Preprocessing(kind="image", size=64, organ="inner", normalize="organ", hu_window=(40, 80))
+
+
+@pytest.fixture(scope="module")
+def phantom() -> Volume:
+    return make_head_phantom(seed=3, n_slices=4, size=128)
+
+
+def _as_image(volume: Volume, values: np.ndarray) -> Volume:
+    return Volume(array=values.astype(np.float32), spacing=volume.spacing, is_hu=False)
+
+
+def test_hu_through_the_brain_window_is_prepared_like_the_windowed_image(phantom):
+    from_hu = prepare_volume(phantom, BRAIN)
+    from_image = prepare_volume(_as_image(phantom, window_hu(phantom.array, (40, 80))), BRAIN)
+    np.testing.assert_array_equal(from_hu.images, from_image.images)
+    np.testing.assert_array_equal(from_hu.body, from_image.body)
+    assert from_hu.box == from_image.box
+
+
+def test_hu_is_prepared_close_to_its_8bit_brain_window_png(phantom):
+    eight_bit = np.round(window_hu(phantom.array, (40, 80)) * 255) / 255
+    from_hu = prepare_volume(phantom, BRAIN)
+    from_png = prepare_volume(_as_image(phantom, eight_bit), BRAIN)
+    assert (from_hu.body == from_png.body).mean() > 0.99
+    assert np.abs(from_hu.images - from_png.images).mean() < 0.01
+
+
+def test_an_image_model_reads_hu_only_with_a_declared_window(phantom):
+    check_kind(phantom, BRAIN)
+    with pytest.raises(ModelError):
+        check_kind(phantom, Preprocessing(kind="image"))
+    with pytest.raises(ModelError):
+        Preprocessing(kind="hu", hu_window=(40, 80))
+
+
+def test_head_phantom_has_a_skull_ring_around_brain(phantom):
+    hu = phantom.array[1]
+    bone = hu > 300
+    assert bone.any()
+    inside = brain_mask_hu(phantom.array[1:2])[0]
+    assert inside.sum() > 0.2 * hu.size * 0.25  # a brain of a realistic share of the slice
+    assert not (inside & bone).any()
+    # the skull encloses the brain: filling the bone ring covers every brain pixel
+    from scipy import ndimage
+
+    assert ndimage.binary_fill_holes(bone)[inside].all()
+    brain_hu = hu[inside & (hu > 15)]
+    assert 20 < np.median(brain_hu) < 45  # grey/white matter, not bone or CSF
+    assert (hu[inside] < 15).mean() > 0.01  # some CSF: ventricles, sulci
+    assert not np.array_equal(hu, make_head_phantom(seed=4, n_slices=4, size=128).array[1])
+
+
+def test_bleed_raises_hu_inside_the_brain(phantom):
+    brain = brain_mask_hu(phantom.array)
+    rng = np.random.default_rng(0)
+    for kind in ("intraparenchymal", "extra-axial"):
+        hu, bleed = add_bleed(phantom.array, brain, phantom.spacing, rng, kind, 20.0, 60.0)
+        assert bleed.mask.any() and (bleed.mask <= brain).all()
+        assert (hu - phantom.array)[bleed.mask].mean() > 30
+
+
+def _crossval():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "crossval.py"
+    spec = importlib.util.spec_from_file_location("crossval", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["crossval"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_crossval_folds_are_stratified_and_never_train_on_abnormals():
+    cv = _crossval()
+    labels = np.array([0] * 13 + [1] * 7)
+    for seed in (0, 1):
+        fold = cv.stratified_folds(labels, 5, seed)
+        for label in (0, 1):  # every fold gets its share of each label
+            counts = np.bincount(fold[labels == label], minlength=5)
+            assert counts.max() - counts.min() <= 1
+        for k in range(5):
+            train = cv.training_items(labels, fold, k)
+            assert (labels[train] == 0).all()
+            assert not (fold[train] == k).any()
+            assert set(train) == set(np.flatnonzero((labels == 0) & (fold != k)))
