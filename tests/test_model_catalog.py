@@ -163,7 +163,7 @@ def test_not_assessed_is_never_a_verdict_in_detect_output(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     assert "NOT ASSESSED" in done.stdout and "below threshold" not in done.stdout
     item = json.loads((out / "results.json").read_text())["items"][0]
-    assert item["assessed"] is False and "8-bit" in item["not_assessed_reason"]
+    assert item["assessed"] is False and item["not_assessed_reason"]
     assert set(item["model"]) == {"name", "version", "body_part"}
     assert "map" not in item
 

@@ -259,7 +259,8 @@ def finds_everything(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     model = load_model(None, device="cpu")
     path = tmp_path_factory.mktemp("model") / "finds_everything.pt"
-    return save_model(model, path, {"pixel_threshold": -1.0})
+    fits = {"kind": "hu", "body_parts": []}  # any CT: the export path is under test
+    return save_model(model, path, {"pixel_threshold": -1.0, "fits": fits})
 
 
 def walk(dataset: Dataset):

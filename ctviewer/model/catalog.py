@@ -14,14 +14,17 @@ series is "not assessed", never "normal".
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ctviewer import paths
-from ctviewer.errors import CTViewerError, ModelError
+from ctviewer.errors import CTViewerError
 from ctviewer.model.anatomy import AnatomyGuess, guess_body_parts
 from ctviewer.volume import Volume
+
+log = logging.getLogger(__name__)
 
 CATALOG_FILE = "catalog.json"
 SOURCES = ("learned", "user", "bundled")  # preference when several models fit equally
@@ -38,6 +41,7 @@ class Fits:
     body_parts: tuple[str, ...] = ()  # () : not known (fits any body part of its kind)
     field_of_view_mm: tuple[float, float] | None = None  # in-plane extent of training images
     organ_share: tuple[float, float] | None = None  # scoring region / input area on normals
+    reads_hu: bool = False  # an image model that windows CT in HU first (`hu_window`)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -58,13 +62,16 @@ class Fits:
             body_parts=tuple(str(p) for p in parts),
             field_of_view_mm=tuple(float(v) for v in fov) if fov else None,
             organ_share=tuple(float(v) for v in share) if share else None,
+            reads_hu=kind == "hu" or bool(pre.get("hu_window")),
         )
 
     def parts_text(self) -> str:
         return " + ".join(self.body_parts) if self.body_parts else "any body part"
 
     def kind_text(self) -> str:
-        return "CT in HU" if self.kind == "hu" else "8-bit images"
+        if self.kind == "hu":
+            return "CT in HU"
+        return "8-bit images + HU" if self.reads_hu else "8-bit images"
 
 
 def volume_kind(volume: Volume) -> str:
@@ -73,7 +80,7 @@ def volume_kind(volume: Volume) -> str:
 
 def kind_problem(volume: Volume, fits: Fits) -> str:
     """Why a model of this input kind cannot read the volume ("" when it can)."""
-    if volume_kind(volume) == fits.kind:
+    if volume_kind(volume) == fits.kind or (volume.is_hu and fits.reads_hu):
         return ""
     if volume.is_hu:
         return "CT in HU, but the model expects 8-bit images"
@@ -270,22 +277,12 @@ def _no_model_reason(volume: Volume, guess: AnatomyGuess, entries: list[CatalogE
 
 
 def _active_learned_path(problems: list[str]) -> Path | None:
-    """The active version learned from feedback, if any. A promoted file that is gone is an
-    error (never a silent fall-back); a store that cannot be read is only a warning, since
-    detection must not need the store."""
-    try:
-        from ctviewer.feedback.versions import active_version
+    """The active version learned from feedback, if any (`feedback.versions`): a promoted file
+    that is gone is an error, never a silent fall-back; a store that cannot be read falls back
+    to its pointer file with a warning, since detection must not need the store."""
+    from ctviewer.feedback.versions import resolve_active_model
 
-        version = active_version()
-    except Exception as error:  # noqa: BLE001 - a damaged store must not stop detection
-        problems.append(f"the feedback store cannot be read, learned models ignored ({error})")
-        return None
-    if version is None:
-        return None
-    if not Path(version.path).is_file():
-        raise ModelError(
-            f"the active model version {version.version} is missing; "
-            "`ctviewer models rollback` or `ctviewer models promote V` chooses another",
-            version.path,
-        )
-    return Path(version.path)
+    active = resolve_active_model()
+    if active.note:
+        log.warning("%s", active.note)
+    return active.path if active.version is not None else None
