@@ -259,8 +259,10 @@ def finds_everything(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     model = load_model(None, device="cpu")
     path = tmp_path_factory.mktemp("model") / "finds_everything.pt"
-    fits = {"kind": "hu", "body_parts": []}  # any CT: the export path is under test
-    return save_model(model, path, {"pixel_threshold": -1.0, "fits": fits})
+    fits = {"kind": "hu", "body_parts": []}  # any CT, any score: the export path is under test
+    calibration = {**model.metadata.get("calibration", {}), "normal_scores": []}
+    update = {"pixel_threshold": -1.0, "fits": fits, "calibration": calibration}
+    return save_model(model, path, update)
 
 
 def walk(dataset: Dataset):
