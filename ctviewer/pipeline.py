@@ -23,7 +23,7 @@ from ctviewer.anomaly.maps import (
 )
 from ctviewer.anomaly.segment import segment
 from ctviewer.io import Input, load_inputs  # noqa: F401  (re-exported: train, learn, CLI)
-from ctviewer.model.anatomy import guess_body_parts
+from ctviewer.model.anatomy import AnatomyGuess, guess_body_parts
 from ctviewer.model.autoencoder import AnomalyModel
 from ctviewer.model.catalog import (
     Fits,
@@ -64,13 +64,14 @@ def score_volume(volume: Volume, model: AnomalyModel) -> tuple[float, np.ndarray
     return series_score(scores), scores
 
 
-def fit_problem(volume: Volume, model: AnomalyModel) -> str:
-    """Why this model cannot judge this volume before running it ("" when it can)."""
+def fit_problem(volume: Volume, model: AnomalyModel, guess: AnatomyGuess | None = None) -> str:
+    """Why this model cannot judge this volume before running it ("" when it can); `guess` is
+    the body part already read off the volume, if the caller has it."""
     fits = Fits.from_metadata(model.metadata)
     problem = kind_problem(volume, fits)
     if problem or not fits.body_parts:
         return problem
-    return body_part_problem(guess_body_parts(volume), fits, model.info.name)
+    return body_part_problem(guess or guess_body_parts(volume), fits, model.info.name)
 
 
 def score_range_problem(score: float, model: AnomalyModel) -> str:
@@ -93,11 +94,12 @@ def detect(
     model: AnomalyModel,
     progress: ProgressFn | None = None,
     cancel: CancelFlag | None = None,
+    guess: AnatomyGuess | None = None,
 ) -> Result:
     """Anomaly map, findings and the series score of one volume (or single image), or a
     not-assessed Result saying why this model cannot judge it."""
     info = model.info
-    problem = fit_problem(volume, model)
+    problem = fit_problem(volume, model, guess)
     if problem:
         return Result.not_assessed(volume, problem, info)
     box = body_box(volume, model.preprocessing)
@@ -172,13 +174,14 @@ def analyse(
     one or a checkpoint path), else the installed model that fits it, else a not-assessed
     Result that says why none does."""
     cache = cache or ModelCache()
+    guess = None
     if model is None:
         choice = (catalog or ModelCatalog.installed()).choose(volume)
         if choice.entry is None:
             return Result.not_assessed(volume, choice.reason)
-        model = choice.entry.path
+        model, guess = choice.entry.path, choice.guess
     if not isinstance(model, AnomalyModel):
         report(progress, 0.0, f"loading model {Path(model).name}")
         model = cache.load(model, device)
     report(progress, 0.0, f"analysing on {model.device}")
-    return detect(volume, model, progress=progress, cancel=cancel)
+    return detect(volume, model, progress=progress, cancel=cancel, guess=guess)

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
+from bundled_model import train_and_save
 
 from ctviewer import paths
-from ctviewer.model.checkpoint import save_model
 from ctviewer.model.preprocess import Preprocessing
-from ctviewer.model.train import TrainConfig, train_model
+from ctviewer.model.train import TrainConfig
 from ctviewer.synth.phantom import make_phantom
 
 WINDOWS = ((40.0, 400.0), (-600.0, 1500.0))  # soft tissue, lung
@@ -64,18 +63,12 @@ def main(argv: list[str] | None = None) -> int:
         name="ctviewer-default-phantom",
         device="cpu",
     )
-    start = time.time()
-
-    def progress(fraction: float, message: str) -> None:
-        print(f"[{fraction * 100:5.1f}% {time.time() - start:6.0f}s] {message}", flush=True)
-
-    model = train_model(volumes, config, progress=progress)
-    model.metadata["training"]["data"] = (
-        f"{args.phantoms} synthetic chest phantoms {tuple(args.shape)} without lesions"
+    train_and_save(
+        volumes,
+        config,
+        args.out,
+        f"{args.phantoms} synthetic chest phantoms {tuple(args.shape)} without lesions",
     )
-    save_model(model, args.out)
-    size_mb = args.out.stat().st_size / 1e6
-    print(f"wrote {args.out} ({size_mb:.1f} MB), threshold {model.threshold:.5f}")
     return 0
 
 

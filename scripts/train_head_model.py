@@ -18,10 +18,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from bundled_model import train_and_save
 
 from ctviewer import paths
-from ctviewer.model.checkpoint import save_model
-from ctviewer.model.train import head_ct_recipe, train_model
+from ctviewer.model.train import head_ct_recipe
 from ctviewer.synth.head import make_head_phantom
 
 
@@ -48,18 +48,14 @@ def main(argv: list[str] | None = None) -> int:
         device="cpu",
     )
 
-    def progress(fraction: float, message: str) -> None:
-        print(f"[{fraction * 100:5.1f}% {time.time() - start:6.0f}s] {message}", flush=True)
-
-    model = train_model(volumes, config, progress=progress)
-    model.metadata["training"]["data"] = (
+    train_and_save(
+        volumes,
+        config,
+        args.out,
         f"{args.phantoms} synthetic normal head CT phantoms (ctviewer.synth.head, seeds 2000-"
         f"{2000 + args.phantoms - 1}, {args.slices} slices of 256², HU) without lesions; "
-        "no real patient data"
+        "no real patient data",
     )
-    save_model(model, args.out)
-    size_mb = args.out.stat().st_size / 1e6
-    print(f"wrote {args.out} ({size_mb:.1f} MB), threshold {model.threshold:.5f}")
     return 0
 
 

@@ -13,6 +13,7 @@ series is "not assessed", never "normal".
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Iterable
@@ -136,11 +137,11 @@ class CatalogEntry:
 
 
 def read_entry(path: str | Path, source: str) -> CatalogEntry:
-    """Open a checkpoint (safely, as `load_model` does) and describe it."""
-    from ctviewer.model.checkpoint import load_model
-
-    model = load_model(path, device="cpu")
-    meta = model.metadata
+    """Open a checkpoint (safely, as `load_model` does) and describe it; each file is read once
+    per modification (the viewer asks for the catalog at every analysis)."""
+    resolved = Path(path).resolve()
+    mtime = resolved.stat().st_mtime if resolved.exists() else 0.0
+    meta = _checkpoint_metadata(str(resolved), mtime)
     return CatalogEntry(
         path=Path(path).resolve(),
         name=str(meta.get("name", Path(path).stem)),
@@ -180,6 +181,13 @@ def add_model(path: str | Path) -> CatalogEntry:
     tmp.write_text(json.dumps([str(p) for p in [*listed, entry.path]], indent=2))
     tmp.replace(file)
     return entry
+
+
+@functools.lru_cache(maxsize=32)
+def _checkpoint_metadata(path: str, mtime: float) -> dict:
+    from ctviewer.model.checkpoint import load_model
+
+    return load_model(path, device="cpu").metadata
 
 
 @dataclass
