@@ -102,6 +102,11 @@ class Volume:
     def n_slices(self) -> int:
         return int(self.array.shape[0])
 
+    @property
+    def item_key(self) -> str:
+        """The identity of this series in the decision store: its SeriesInstanceUID, else source."""
+        return self.series_uid or self.source
+
     def index_to_mm(self, z: float, y: float, x: float) -> tuple[float, float, float]:
         """Voxel index (z, y, x) → patient LPS position in mm."""
         offset = self.direction @ (np.array([x, y, z], dtype=float) * np.array(self.spacing[::-1]))
@@ -207,6 +212,11 @@ class Result:
             assessed=False,
             not_assessed_reason=reason,
         )
+
+    @property
+    def item_key(self) -> str:
+        """The identity of the analysed series in the decision store (see `Volume.item_key`)."""
+        return self.series_uid or self.source
 
     @property
     def state(self) -> str:

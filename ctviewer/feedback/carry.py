@@ -51,7 +51,7 @@ def carry_decisions(
     are ignored. The returned Decisions are the old rows: record them again against `new_result`
     (with `store.record`) if they should be stored under the new model version.
     """
-    key = new_result.series_uid or new_result.source
+    key = new_result.item_key
     mine = [d for d in old_decisions if d.item_key == key]
     carried: dict[int | None, Decision] = {}
     whole = [d for d in mine if d.finding_id is None]

@@ -123,10 +123,6 @@ class LearnOutcome:
         return "\n".join(lines + [f"  warning: {w}" for w in self.warnings])
 
 
-def _key(volume: Volume) -> str:
-    return volume.series_uid or volume.source
-
-
 # -- reading --------------------------------------------------------------------------------
 
 
@@ -244,14 +240,14 @@ def _gather(pool: TrainingPool, replay_sources: list[str], reader: _Reader, conf
         and (volume := reader.volume(item.source, item.series_uid)) is not None
     ]
     replay = list(load_inputs(replay_sources, cancel=reader.cancel))
-    held_keys = hold_out([_key(v) for v in replay], config.validation_fraction)
+    held_keys = hold_out([v.item_key for v in replay], config.validation_fraction)
     if not replay_sources:
         reader.warnings.append("no replay of the original training normals: forgetting is likely")
     return _Material(
         normals=[v for _, v in regions],
         positives=[p for _, p in positives],
-        replay=[v for v in replay if _key(v) not in held_keys],
-        held_normals=[v for v in replay if _key(v) in held_keys],
+        replay=[v for v in replay if v.item_key not in held_keys],
+        held_normals=[v for v in replay if v.item_key in held_keys],
         learning=learning,
         validation=validation,
         normal_keys=[k for k, _ in regions],

@@ -288,7 +288,7 @@ class FeedbackStore:
         if not reviewer.strip():
             raise CTViewerError("a decision needs a reviewer name")
         row: dict[str, Any] = {
-            "item_key": result.series_uid or result.source,
+            "item_key": result.item_key,
             "series_uid": result.series_uid,
             "source": result.source,
             "finding_id": finding.id if finding else None,

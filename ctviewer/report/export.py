@@ -40,7 +40,7 @@ def reviewer_decisions(
     if not store_path.exists():
         return {}
     with FeedbackStore(store_path) as store:
-        decisions = store.decisions(result.series_uid or result.source)
+        decisions = store.decisions(result.item_key)
     return carry_decisions(decisions, result)
 
 

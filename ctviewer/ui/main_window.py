@@ -517,7 +517,7 @@ class MainWindow(QMainWindow):
         result = self.result
         if result is None:
             return {}
-        return carry_decisions(self.store.decisions(result.series_uid or result.source), result)
+        return carry_decisions(self.store.decisions(result.item_key), result)
 
     def record_decision(self, decision: str, finding: Finding | None) -> None:
         """Record via the feedback store (committed before this returns) and show it."""
