@@ -177,6 +177,27 @@ class Finding:
             data["area_px"] = self.area_px
         return data
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Finding:
+        """The inverse of `to_json` (a results.json finding)."""
+
+        def optional(key: str, kind: type) -> Any:
+            return None if data.get(key) is None else kind(data[key])
+
+        return cls(
+            id=int(data["id"]),
+            slice_start=int(data["slice_start"]),
+            slice_end=int(data["slice_end"]),
+            bbox=tuple(int(v) for v in data["bbox"]),  # type: ignore[arg-type]
+            centroid_mm=tuple(float(v) for v in data["centroid_mm"]),  # type: ignore[arg-type]
+            voxels=int(data.get("voxels", 0)),
+            size_mm3=optional("size_mm3", float),
+            area_mm2=optional("area_mm2", float),
+            peak=float(data["peak"]),
+            mean=float(data["mean"]),
+            area_px=optional("area_px", int),
+        )
+
 
 @dataclass
 class Result:

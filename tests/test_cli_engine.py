@@ -11,6 +11,7 @@ import SimpleITK as sitk
 import torch
 from PIL import Image
 
+from ctviewer.cli.feedback import load_results
 from ctviewer.cli.main import main
 from ctviewer.model.autoencoder import AnomalyModel, Architecture, AutoEncoder
 from ctviewer.model.checkpoint import load_model, save_model
@@ -98,6 +99,10 @@ def test_detect_writes_results_and_maps(data, model_path: Path, tmp_path: Path, 
         assert image.GetSize() == (96, 96, 1)
         for finding in item["findings"]:
             assert "area_px" in finding and "area_mm2" not in finding and "size_mm3" not in finding
+    reread = load_results(out / "results.json")  # what `review` reads back: sizes round-trip
+    for item, result in zip(results["items"], reread, strict=True):
+        assert [f.to_json() for f in result.findings] == item["findings"]
+        assert all(f.size_text().endswith("px²") for f in result.findings)
     scores = [i["score"] for i in results["items"]]
     assert min(scores[:5]) > scores[5]  # every bleed scores above the normal slice
     assert all(i["findings"] for i in results["items"][:5])

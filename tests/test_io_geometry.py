@@ -45,7 +45,7 @@ def test_missing_slice_says_where() -> None:
     assert geometry.spacing[0] == pytest.approx(1.0)
     (warning,) = geometry.warnings
     assert "missing slice" in warning
-    assert "between slices 2 and 3" in warning
+    assert "between slices 3 and 4" in warning  # numbered from 1, as the viewer shows them
     assert "about 1 missing" in warning
 
 

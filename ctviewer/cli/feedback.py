@@ -85,21 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def result_from_json(model: dict[str, Any], item: dict[str, Any]) -> Result:
     """A Result rebuilt from one results.json item (no maps: enough to record decisions)."""
-    findings = [
-        Finding(
-            id=int(f["id"]),
-            slice_start=int(f["slice_start"]),
-            slice_end=int(f["slice_end"]),
-            bbox=tuple(int(v) for v in f["bbox"]),  # type: ignore[arg-type]
-            centroid_mm=tuple(float(v) for v in f["centroid_mm"]),  # type: ignore[arg-type]
-            voxels=int(f.get("voxels", 0)),
-            size_mm3=f.get("size_mm3"),
-            area_mm2=f.get("area_mm2"),
-            peak=float(f["peak"]),
-            mean=float(f["mean"]),
-        )
-        for f in item.get("findings", [])
-    ]
+    findings = [Finding.from_json(f) for f in item.get("findings", [])]
     empty = np.zeros((int(item.get("slices", 0)), 0, 0), dtype=np.float32)
     return Result(
         source=str(item["source"]),

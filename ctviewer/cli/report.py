@@ -82,7 +82,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         )
     finally:
         progress.close()
-    written = {"pdf": str(outputs.pdf), "seconds": round(time.perf_counter() - start, 2)}
+    written = {
+        "pdf": str(outputs.pdf),
+        "verdict": outputs.verdict,
+        "seconds": round(time.perf_counter() - start, 2),
+    }
     if outputs.dicom is not None:
         seg = outputs.dicom.segmentation
         written["dicom_seg"] = str(seg) if seg else None

@@ -27,6 +27,7 @@ from ctviewer.io.headers import (
     as_int,
     finite_rescale,
     frames_of,
+    geometry_problem,
     is_dicomdir,
     read_header,
     rescale_problem,
@@ -285,6 +286,8 @@ def _scan_file(path: str) -> _DicomImage | SeriesInfo | SetAside:
         return SetAside(path, reason)
     if not frames:
         return SetAside(path, "no pixel data")
+    if problem := geometry_problem(frames):
+        return SetAside(path, problem)
     if not any(finite_rescale(frame) for frame in frames):  # some good frames: read_series
         return SetAside(path, str(rescale_problem(frames)))  # keeps those and says so
     series_uid = str(ds.get("SeriesInstanceUID", "") or "") or None

@@ -7,6 +7,7 @@ it came from display the same way. PNG/JPEG become one-slice volumes in [0, 1], 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import SimpleITK as sitk
 from PIL import Image, UnidentifiedImageError
 
 from ctviewer.errors import InputError
-from ctviewer.io.integrity import check_complete
+from ctviewer.io.integrity import check_complete, nifti_nonfinite_voxels
 from ctviewer.volume import SeriesInfo, Volume
 
 SITK_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -60,6 +61,7 @@ def describe(path: str | Path) -> SeriesInfo:
         dimension = reader.GetDimension()
         if reader.GetNumberOfComponents() != 1 or dimension not in (2, 3):
             raise InputError(UNSUPPORTED, path)
+        check_geometry(reader.GetSpacing(), reader.GetOrigin(), reader.GetDirection(), path)
         size = list(reader.GetSize()) + [1] * (3 - dimension)
         step = list(reader.GetSpacing()) + [1.0] * (3 - dimension)
         if dimension == 3:  # the axes as DICOMOrient(LPS) will order them in read_file
@@ -97,9 +99,14 @@ def read_file(path: str | Path) -> Volume:
         raise InputError(UNSUPPORTED, path)
     if image.GetDimension() == 2:
         image = sitk.JoinSeries(image)
+    check_geometry(image.GetSpacing(), image.GetOrigin(), image.GetDirection(), path)
     image = sitk.DICOMOrient(image, "LPS")
     array = sitk.GetArrayFromImage(image).astype(np.float32)
     check_values(array, path)
+    if kind_of(path) == "nifti" and path.lower().endswith((".nii", ".nii.gz")):
+        bad = nifti_nonfinite_voxels(path)
+        if bad:
+            raise InputError(f"{bad} of {array.size} voxels are NaN or infinite", path)
     return Volume(
         array=array,
         spacing=tuple(float(s) for s in image.GetSpacing()[::-1]),  # type: ignore[arg-type]
@@ -109,6 +116,18 @@ def read_file(path: str | Path) -> Volume:
         source=path,
         meta={"SeriesDescription": Path(path).name},
     )
+
+
+def check_geometry(spacing, origin, direction, path: str) -> None:  # noqa: ANN001 (SimpleITK tuples)
+    """InputError unless the voxel size is positive and the position and orientation finite:
+    a NaN affine or a zero spacing would put every measurement and finding in the wrong place."""
+    if not all(math.isfinite(s) and s > 0 for s in spacing):
+        text = " × ".join(f"{s:g}" for s in spacing)
+        raise InputError(f"voxel size {text} mm is not a positive number", path)
+    if not all(math.isfinite(v) for v in (*origin, *direction)):
+        raise InputError("the header's position or orientation (affine) is not finite", path)
+    if abs(np.linalg.det(np.array(direction, dtype=float).reshape(len(spacing), -1))) < 1e-6:
+        raise InputError("the header's orientation (affine) is degenerate", path)
 
 
 def check_values(array: np.ndarray, path: str) -> None:

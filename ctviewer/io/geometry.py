@@ -45,7 +45,8 @@ def _spacing_warnings(
     d: np.ndarray, nominal: float, instances: list[int]
 ) -> tuple[list[str], bool]:
     """Missing slices (gaps that are whole multiples of the nominal step) and other irregularity;
-    the flag says whether some steps are neither nominal nor whole multiples of it."""
+    the flag says whether some steps are neither nominal nor whole multiples of it. Slices are
+    numbered from 1 in the messages, as the viewer and the report number them."""
     steps = np.diff(d)
     tol = max(0.02, 0.02 * nominal)
     gaps = []
@@ -56,8 +57,8 @@ def _spacing_warnings(
         k = round(step / nominal)
         if k >= 2 and abs(step - k * nominal) <= tol * k:
             gaps.append(
-                f"{step:.2f} mm gap between slices {i} and {i + 1} (instances {instances[i]} and "
-                f"{instances[i + 1]}, at {d[i]:.2f} and {d[i + 1]:.2f} mm along the normal), "
+                f"{step:.2f} mm gap between slices {i + 1} and {i + 2} (instances "
+                f"{instances[i]} and {instances[i + 1]}, at {d[i]:.2f} and {d[i + 1]:.2f} mm along the normal), "
                 f"about {k - 1} missing"
             )
         else:

@@ -31,6 +31,7 @@ Vec3 = tuple[float, float, float]
 # Far beyond what any CT codec reaches (lossless ~3:1, lossy J2K ~20:1, RLE of a blank frame ~60:1):
 # a header declaring more pixels than this ratio allows is lying, and trusting it costs gigabytes.
 MAX_COMPRESSION_RATIO = 10_000
+MIN_MATRIX = 8  # rows/columns below this are no image to read (test trees use 16 × 16)
 
 
 @dataclass
@@ -167,6 +168,19 @@ def rescale_problem(frames: list[Frame]) -> str | None:
         return None
     what = f"{len(bad)} of {len(frames)} frames have" if len(frames) > 1 else "has"
     return f"{what} a RescaleSlope / RescaleIntercept that is not a finite number"
+
+
+def geometry_problem(frames: list[Frame]) -> str | None:
+    """Why these frames cannot be placed or measured (a matrix too small to be a slice, a pixel
+    spacing that is not positive), or None."""
+    first = frames[0]
+    if min(first.rows, first.cols) < MIN_MATRIX:
+        return f"image of {first.cols} × {first.rows} pixels is too small to be a CT slice"
+    spacings = {frame.pixel_spacing for frame in frames if frame.pixel_spacing is not None}
+    bad = sorted(s for s in spacings if min(s) <= 0)
+    if bad:
+        return f"PixelSpacing {bad[0][0]:g} \\ {bad[0][1]:g} mm is not a positive size"
+    return None
 
 
 def frames_of(ds: Dataset, path: str) -> list[Frame]:

@@ -19,6 +19,8 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
+
 from ctviewer.errors import InputError
 
 CHUNK = 1 << 20
@@ -116,6 +118,27 @@ def _check_nifti(path: str, quick: bool) -> None:
             present = _stream_length(f, path)
     if present < declared:
         raise _short(path, declared, present)
+
+
+NIFTI_FLOAT_TYPES = {16: "f4", 64: "f8"}  # NIfTI datatype codes of float32 and float64
+
+
+def nifti_nonfinite_voxels(path: str) -> int:
+    """NaN/Inf voxels stored in a float NIfTI-1 file (0 for other types and NIfTI-2). ITK's NIfTI
+    reader turns NaN into 0 without a word, so garbage would otherwise reach the model."""
+    compressed = _is_gzip(path)
+    with (gzip.open if compressed else open)(path, "rb") as f:
+        data = f.read()
+    for endian in "<>":
+        if len(data) >= 348 and struct.unpack(endian + "i", data[:4])[0] == 348:
+            kind = NIFTI_FLOAT_TYPES.get(struct.unpack(endian + "h", data[70:72])[0])
+            offset = int(struct.unpack(endian + "f", data[108:112])[0])
+            if kind is None or not 0 <= offset < len(data):
+                return 0
+            end = offset + (len(data) - offset) // int(kind[1]) * int(kind[1])
+            voxels = np.frombuffer(data[offset:end], dtype=endian + kind)
+            return int(voxels.size - np.count_nonzero(np.isfinite(voxels)))
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from ctviewer.report.deidentify import report_header
 from ctviewer.report.dicom_export import DicomExport, export_dicom
 from ctviewer.report.pdf import ReportContent, write_pdf
 from ctviewer.report.sources import require_dicom
+from ctviewer.report.verdict import report_verdict
 from ctviewer.volume import Result, Volume
 
 
@@ -26,6 +27,7 @@ from ctviewer.volume import Result, Volume
 class ReportOutputs:
     pdf: Path
     dicom: DicomExport | None = None
+    verdict: str = ""  # the report's headline (`report_verdict`)
 
 
 def reviewer_decisions(
@@ -70,7 +72,7 @@ def export_report(
             volume, result, dicom_dir, window, deidentify, subrange(progress, 0.7, 1.0), cancel
         )
     report(progress, 1.0, "exports written")
-    return ReportOutputs(pdf, dicom)
+    return ReportOutputs(pdf, dicom, report_verdict(result, content.decisions).headline)
 
 
 def report_from_path(
