@@ -58,8 +58,8 @@ def _spacing_warnings(
         if k >= 2 and abs(step - k * nominal) <= tol * k:
             gaps.append(
                 f"{step:.2f} mm gap between slices {i + 1} and {i + 2} (instances "
-                f"{instances[i]} and {instances[i + 1]}, at {d[i]:.2f} and {d[i + 1]:.2f} mm along the normal), "
-                f"about {k - 1} missing"
+                f"{instances[i]} and {instances[i + 1]}, at {d[i]:.2f} and {d[i + 1]:.2f} mm "
+                f"along the normal), about {k - 1} missing"
             )
         else:
             irregular.append(step)
