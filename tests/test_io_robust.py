@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
+import SimpleITK as sitk
 
 from ctviewer.cli.main import main
 from ctviewer.errors import InputError
@@ -82,3 +84,70 @@ def test_one_dicom_file_opens_its_whole_series(shared_data: Path) -> None:
     index = discover(one)
     assert len(index.all_series()) == 1 and str(one) in index.all_series()[0].files
     assert index.all_series()[0].n_images > 200
+
+
+# -- found by benchmarks/bad_input_probe.py ------------------------------------------------------
+
+
+def small_nifti(shared_data: Path, tmp_path: Path, array_edit=None) -> Path:
+    """The small TotalSegmentator NIfTI written again as float32, its voxels edited."""
+    image = sitk.ReadImage(str(shared_data / "dicom/totalsegmentator_example/example_ct_sm.nii.gz"))
+    array = sitk.GetArrayFromImage(image).astype(np.float32)
+    edited = sitk.GetImageFromArray(array_edit(array) if array_edit else array)
+    edited.CopyInformation(image)
+    path = tmp_path / "edited.nii.gz"
+    sitk.WriteImage(edited, str(path))
+    return path
+
+
+def test_nan_voxels_in_a_nifti_are_refused_not_zeroed(shared_data: Path, tmp_path: Path) -> None:
+    def blank(array: np.ndarray) -> np.ndarray:
+        array[:, :40] = np.nan  # ITK's reader would hand these back as 0 HU
+        return array
+
+    path = small_nifti(shared_data, tmp_path, blank)
+    with pytest.raises(InputError, match="NaN or infinite") as caught:
+        load_volume(path)
+    assert str(path) in str(caught.value)
+    assert main(["detect", str(path), "--out", str(tmp_path / "out")]) == 1
+
+
+def test_nan_affine_in_a_nifti_is_refused(shared_data: Path, tmp_path: Path) -> None:
+    path = small_nifti(shared_data, tmp_path)
+    header = bytearray(gzip.decompress(path.read_bytes()))
+    header[280:328] = np.full(12, np.nan, dtype="<f4").tobytes()  # srow_x, srow_y, srow_z
+    header[256:280] = np.full(6, np.nan, dtype="<f4").tobytes()  # quaternion and offset
+    path.write_bytes(gzip.compress(bytes(header)))
+    with pytest.raises(InputError, match="affine") as caught:
+        load_volume(path)
+    assert str(path) in str(caught.value)
+    assert "affine" in discover(path).set_aside[0].reason
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_non_positive_pixel_spacing_is_an_error_not_a_traceback(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    folder = tmp_path / "series"
+    folder.mkdir()
+    for path in sorted((shared_data / "dicom/totalsegmentator_example/example_ct_dicom").iterdir()):
+        ds = pydicom.dcmread(path)
+        ds.PixelSpacing = [-0.8, -0.8]
+        ds.save_as(folder / path.name)
+    with pytest.raises(InputError, match="PixelSpacing") as caught:
+        load_volume(folder)
+    assert str(folder) in str(caught.value)
+    assert main(["detect", str(folder), "--out", str(tmp_path / "out")]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("ctviewer: error:") and "not a positive size" in line
+
+
+def test_a_one_pixel_image_is_not_read_as_a_slice(shared_data: Path, tmp_path: Path) -> None:
+    ds = pydicom.dcmread(shared_data / "dicom/pydicom_ct/pydicom_test_files/CT_small.dcm")
+    ds.Rows = ds.Columns = 1
+    ds.PixelData = b"\x00\x00"
+    path = tmp_path / "dot.dcm"
+    ds.save_as(path)
+    with pytest.raises(InputError, match="too small") as caught:
+        load_volume(path)
+    assert str(path) in str(caught.value)
