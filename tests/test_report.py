@@ -315,6 +315,7 @@ def test_cli_says_in_one_line_that_a_not_assessed_series_gets_no_seg(
     lines = capsys.readouterr().out.splitlines()
     notes = [line for line in lines if line.startswith("dicom: ")]
     assert notes == [
-        f"dicom: not assessed ({reason}): nothing was segmented, so no SEG or key image was written"
+        f"dicom: not assessed ({reason}): nothing was segmented, so no SEG or key image was "
+        "written, nor an SR (no finding and no measurement to report)"
     ]
     assert "dicom_seg: None" in lines and not list((tmp_path / "dicom").glob("*.dcm"))

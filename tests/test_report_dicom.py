@@ -141,10 +141,16 @@ def test_key_images_are_secondary_captures_readable_by_pydicom_and_simpleitk(
     study, tmp_path: Path
 ) -> None:
     volume, result, _ = study
-    out = export(study, tmp_path, deidentify=False).dicom
-    assert len(out.key_images) == len(result.findings)
+    outputs = export(study, tmp_path, deidentify=False)  # finding 1 accepted, finding 2 rejected
+    out = outputs.dicom
+    kept = key_findings(result, reviewer_decisions(result))
+    assert [f.id for f in kept] == [result.findings[0].id]  # no key image of a rejected finding
+    assert len(out.key_images) == 1 and "1 finding rejected by the reviewer" in out.note
+    assert "1 finding rejected by the reviewer" in out.summary(tmp_path / "dicom")
+    text = " ".join(" ".join(p.extract_text().split()) for p in PdfReader(outputs.pdf).pages)
+    assert "get no key image here or in the DICOM export" in text
     sources = source_uids(volume)
-    for finding, path in zip(key_findings(result), out.key_images, strict=True):
+    for finding, path in zip(kept, out.key_images, strict=True):
         ds = pydicom.dcmread(path)
         z = peak_slice(result, finding.id)
         expected = key_image(volume, result, z, (-600, 1500), selected=finding.id)
@@ -264,7 +270,7 @@ def test_cli_report_end_to_end_with_decisions(
     assert "accepted by Dr Ada" in text and "rejected by Dr Bob" in text
     assert text.count("not reviewed") >= len(result.findings) - 2
     assert not [s for s in phi if s in text]
-    assert len(written["dicom_key_images"]) == len(result.findings)
+    assert len(written["dicom_key_images"]) == len(result.findings) - 1  # one was rejected
     seg = hd.seg.segread(written["dicom_seg"])
     assert seg.number_of_segments == len(result.findings)
     assert not [s for s in phi if s in header_text(seg)]

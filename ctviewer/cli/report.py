@@ -1,4 +1,4 @@
-"""`ctviewer report`: annotated PDF report, optionally DICOM SEG + Secondary Capture key images."""
+"""`ctviewer report`: annotated PDF report, optionally DICOM SEG, key images (SC) and SR."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ctviewer.errors import InputError
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `report`."""
     p = subparsers.add_parser(
-        "report", help="analyse a series and write an annotated PDF (and DICOM SEG/SC)"
+        "report", help="analyse a series and write an annotated PDF (and DICOM SEG/SC/SR)"
     )
     p.add_argument("path", metavar="PATH", help="a DICOM folder/file, NIfTI, or PNG/JPG")
     p.add_argument("--out", required=True, type=Path, metavar="FILE.pdf")
@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help="also write DICOM SEG + Secondary Capture key images here",
+        help="also write DICOM SEG, Secondary Capture key images and a structured report here",
     )
     p.add_argument(
         "--reviewer-db",
@@ -91,6 +91,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         seg = outputs.dicom.segmentation
         written["dicom_seg"] = str(seg) if seg else None
         written["dicom_key_images"] = [str(p) for p in outputs.dicom.key_images]
+        sr = outputs.dicom.structured_report
+        written["dicom_sr"] = str(sr) if sr else None
         if outputs.dicom.note:
             written["dicom_note"] = outputs.dicom.note
     if args.json:

@@ -1,7 +1,8 @@
 """DICOM exports with highdicom: the findings as a binary Segmentation, the key images as
-Secondary Capture with the overlay burned in. Both join the source study (same Study UID, new
-Series UIDs) and reference the source images; with `deidentify`, both join a de-identified copy
-of the study instead (see `deidentify.py`).
+Secondary Capture with the overlay burned in (not for findings the reviewer rejected), and the
+reading as a Structured Report (`sr.py`: findings, decisions, user measurements). All join the
+source study (same Study UID, new Series UIDs) and reference the source images; with
+`deidentify`, all join a de-identified copy of the study instead (see `deidentify.py`).
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from pydicom.uid import generate_uid
 
 from ctviewer import __version__
 from ctviewer.errors import CTViewerError
+from ctviewer.feedback.store import Decision
+from ctviewer.measurement import Measurement
 from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report
 from ctviewer.render import orientation_letters
 from ctviewer.report.deidentify import mark_deidentified
 from ctviewer.report.keyimages import key_findings, key_image, peak_slice
 from ctviewer.report.sources import require_dicom, source_datasets
+from ctviewer.report.sr import make_sr
 from ctviewer.volume import Result, Volume
 
 MANUFACTURER = "ctviewer"
@@ -40,7 +44,17 @@ class DicomExport:
 
     segmentation: Path | None  # None when there is no finding to segment
     key_images: list[Path] = field(default_factory=list)
-    note: str = ""  # one line saying why nothing was written, when nothing was
+    note: str = ""  # one line on what was not written, and why
+    structured_report: Path | None = None  # None when there was neither finding nor measurement
+
+    def summary(self, folder: str | Path) -> str:
+        """One line for the status bar and the CLI: what was written where, and what was not."""
+        written = [p.name for p in (self.segmentation, self.structured_report) if p is not None]
+        if self.key_images:
+            n = len(self.key_images)
+            written.append(f"{n} key image{'s' if n != 1 else ''}")
+        head = f"DICOM export to {folder}: {', '.join(written)}" if written else "DICOM export"
+        return f"{head} — {self.note}" if self.note else head
 
 
 def nothing_to_export(result: Result) -> str:
@@ -53,6 +67,16 @@ def nothing_to_export(result: Result) -> str:
     if not result.findings:
         return "no finding, so no SEG or key image was written"
     return ""
+
+
+def rejected_note(result: Result, decisions: dict[int | None, Decision]) -> str:
+    """`2 findings rejected by the reviewer got no key image` ("" when none was rejected)."""
+    n = sum(
+        1 for f in result.findings if f.id in decisions and decisions[f.id].decision == "reject"
+    )
+    if not n:
+        return ""
+    return f"{n} finding{'s' if n != 1 else ''} rejected by the reviewer got no key image"
 
 
 def _segment_descriptions(result: Result) -> list[hd.seg.SegmentDescription]:
@@ -86,7 +110,7 @@ def segment_labels(result: Result) -> np.ndarray:
     return lut[np.clip(result.labels, 0, None)]
 
 
-def write_segmentation(sources: list[Dataset], result: Result, out: Path, deidentify: bool) -> Path:
+def make_segmentation(sources: list[Dataset], result: Result, deidentify: bool) -> Dataset:
     """One binary segment per finding (there must be one), on the source images' frames."""
     seg = hd.seg.Segmentation(
         source_images=sources,
@@ -107,8 +131,7 @@ def write_segmentation(sources: list[Dataset], result: Result, out: Path, deiden
     )
     if deidentify:
         mark_deidentified(seg)
-    seg.save_as(out, enforce_file_format=True)
-    return out
+    return seg
 
 
 def write_key_images(
@@ -119,12 +142,14 @@ def write_key_images(
     out_dir: Path,
     deidentify: bool,
     cancel: CancelFlag | None = None,
+    decisions: dict[int | None, Decision] | None = None,
 ) -> list[Path]:
-    """One RGB Secondary Capture per key finding: its peak slice with overlay and outlines."""
+    """One RGB Secondary Capture per key finding (`key_findings`: none for a finding the reviewer
+    rejected): its peak slice with overlay and outlines."""
     letters = orientation_letters(volume, "axial")
     series_uid = generate_uid()
     paths = []
-    for number, finding in enumerate(key_findings(result), start=1):
+    for number, finding in enumerate(key_findings(result, decisions), start=1):
         check_cancel(cancel)
         z = peak_slice(result, finding.id)
         pixels = key_image(volume, result, z, window, selected=finding.id)
@@ -167,14 +192,23 @@ def export_dicom(
     deidentify: bool = False,
     progress: ProgressFn | None = None,
     cancel: CancelFlag | None = None,
+    decisions: dict[int | None, Decision] | None = None,
+    measurements: list[Measurement] | None = None,
 ) -> DicomExport:
-    """Write `seg.dcm` and `keyimage_NNN.dcm` into `out_dir`; on error or cancel nothing is left
-    (files are written to a temporary folder inside `out_dir` and moved in at the end). A result
-    with nothing to segment writes nothing and says why (`DicomExport.note`)."""
+    """Write `seg.dcm`, `keyimage_NNN.dcm` and `sr.dcm` into `out_dir`; on error or cancel nothing
+    is left (files are written to a temporary folder inside `out_dir` and moved in at the end).
+
+    `decisions` (finding id → the reviewer's latest) leave rejected findings out of the key images
+    and go into the SR; `measurements` (the user's, on this series) become SR groups. A result
+    with nothing to segment writes no SEG or key image, and an SR only for measurements; the note
+    says what was not written and why (`DicomExport.note`)."""
     out_dir = Path(out_dir)
+    decisions = decisions or {}
+    measurements = measurements or []
     require_dicom(volume)
     note = nothing_to_export(result)
-    if note:
+    if note and not measurements:
+        note += ", nor an SR (no finding and no measurement to report)"
         report(progress, 1.0, note)
         return DicomExport(None, [], note)
     report(progress, 0.0, "reading source DICOM headers")
@@ -183,22 +217,54 @@ def export_dicom(
         out_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".ctviewer-", dir=out_dir) as tmp:
             staging = Path(tmp)
-            with warnings.catch_warnings():
-                # highdicom warns about one-component patient names, common in anonymised data
-                warnings.filterwarnings("ignore", message=".*intended person name")
-                report(progress, 0.2, "writing DICOM segmentation")
-                seg = write_segmentation(sources, result, staging / "seg.dcm", deidentify)
-                report(progress, 0.6, "writing DICOM key images")
-                keys = write_key_images(
-                    sources, volume, result, window, staging, deidentify, cancel
-                )
-            written = DicomExport(
-                seg.replace(out_dir / seg.name),
-                [key.replace(out_dir / key.name) for key in keys],
-            )
+            seg, keys, sr = _write_all(
+                staging, sources, volume, result, window, deidentify, decisions, measurements,
+                progress, cancel,
+            )  # fmt: skip
+            seg = seg.replace(out_dir / seg.name) if seg is not None else None
+            keys = [key.replace(out_dir / key.name) for key in keys]
+            sr = sr.replace(out_dir / sr.name)
     except OSError as error:
         raise CTViewerError(
             f"cannot write DICOM export ({error.strerror or error})", out_dir
         ) from None
+    notes = [note or rejected_note(result, decisions)]
+    if note and measurements:
+        notes.append(f"the SR holds the {len(measurements)} measurement(s) only, no finding")
     report(progress, 1.0, "DICOM export written")
-    return written
+    return DicomExport(seg, keys, "; ".join(n for n in notes if n), sr)
+
+
+def _write_all(
+    staging: Path,
+    sources: list[Dataset],
+    volume: Volume,
+    result: Result,
+    window: tuple[float, float] | None,
+    deidentify: bool,
+    decisions: dict[int | None, Decision],
+    measurements: list[Measurement],
+    progress: ProgressFn | None,
+    cancel: CancelFlag | None,
+) -> tuple[Path | None, list[Path], Path]:
+    """SEG and key images when there are findings, and the SR, into `staging`."""
+    seg_path, seg, keys = None, None, []
+    with warnings.catch_warnings():
+        # highdicom warns about one-component patient names, common in anonymised data
+        warnings.filterwarnings("ignore", message=".*intended person name")
+        if not nothing_to_export(result):
+            report(progress, 0.2, "writing DICOM segmentation")
+            seg = make_segmentation(sources, result, deidentify)
+            seg_path = staging / "seg.dcm"
+            seg.save_as(seg_path, enforce_file_format=True)
+            report(progress, 0.5, "writing DICOM key images")
+            keys = write_key_images(
+                sources, volume, result, window, staging, deidentify, cancel, decisions
+            )
+        check_cancel(cancel)
+        report(progress, 0.85, "writing DICOM structured report")
+        sr_path = staging / "sr.dcm"
+        make_sr(sources, result, decisions, measurements, seg, deidentify).save_as(
+            sr_path, enforce_file_format=True
+        )
+    return seg_path, keys, sr_path

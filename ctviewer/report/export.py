@@ -1,4 +1,5 @@
-"""One entry for every export of an analysed series: the PDF, and optionally the DICOM SEG + SC.
+"""One entry for every export of an analysed series: the PDF, and optionally the DICOM SEG, key
+images (SC) and structured report (SR).
 
 The viewer calls `export_report` with the Volume and Result it holds; `ctviewer report` calls
 `report_from_path`, which reads the series and runs the detection first.
@@ -13,6 +14,7 @@ from ctviewer import paths
 from ctviewer.feedback.carry import carry_decisions
 from ctviewer.feedback.store import Decision, FeedbackStore
 from ctviewer.io import load_volume
+from ctviewer.measurement import Measurement
 from ctviewer.presets import default_window
 from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report, subrange
 from ctviewer.report.deidentify import report_header
@@ -46,6 +48,17 @@ def reviewer_decisions(
     return carry_decisions(decisions, result)
 
 
+def stored_measurements(volume: Volume, db_path: str | Path | None = None) -> list[Measurement]:
+    """The user's measurements on this series from the store ([] without a store, or with a store
+    that keeps none yet)."""
+    store_path = Path(db_path) if db_path is not None else paths.feedback_db_path()
+    if not store_path.exists():
+        return []
+    with FeedbackStore(store_path) as store:
+        read = getattr(store, "measurements", None)
+        return list(read(volume.item_key)) if read is not None else []
+
+
 def export_report(
     volume: Volume,
     result: Result,
@@ -56,20 +69,36 @@ def export_report(
     dicom_dir: str | Path | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelFlag | None = None,
+    measurements: list[Measurement] | None = None,
 ) -> ReportOutputs:
-    """Write the PDF report (and the DICOM exports when `dicom_dir` is given)."""
+    """Write the PDF report (and the DICOM exports when `dicom_dir` is given); `measurements`
+    are the user's on this series (a PDF section and SR groups)."""
     if dicom_dir is not None:
         require_dicom(volume)  # fail before writing anything
     window = window or default_window(volume)
     content = ReportContent(
-        report_header(volume, deidentify), volume, result, decisions or {}, window
+        report_header(volume, deidentify),
+        volume,
+        result,
+        decisions or {},
+        window,
+        list(measurements or []),
+        dicom=dicom_dir is not None,
     )
     pdf = write_pdf(content, out, subrange(progress, 0.0, 0.7), cancel)
     dicom = None
     if dicom_dir is not None:
         check_cancel(cancel)
         dicom = export_dicom(
-            volume, result, dicom_dir, window, deidentify, subrange(progress, 0.7, 1.0), cancel
+            volume,
+            result,
+            dicom_dir,
+            window,
+            deidentify,
+            subrange(progress, 0.7, 1.0),
+            cancel,
+            content.decisions,
+            content.measurements,
         )
     report(progress, 1.0, "exports written")
     return ReportOutputs(pdf, dicom, report_verdict(result, content.decisions).headline)
@@ -109,4 +138,5 @@ def report_from_path(
         dicom_dir,
         subrange(progress, 0.7, 1.0),
         cancel,
+        stored_measurements(volume, db_path),
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -32,6 +32,7 @@ from reportlab.platypus import (
 from ctviewer import __version__
 from ctviewer.errors import CTViewerError
 from ctviewer.feedback.store import Decision
+from ctviewer.measurement import Measurement
 from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report
 from ctviewer.report.deidentify import ReportHeader
 from ctviewer.report.keyimages import MAX_KEY_IMAGES, key_findings, key_image, peak_slice
@@ -55,6 +56,8 @@ class ReportContent:
     result: Result
     decisions: dict[int | None, Decision]  # finding id (None: whole series) → latest decision
     window: tuple[float, float]
+    measurements: list[Measurement] = field(default_factory=list)  # the user's, on this series
+    dicom: bool = False  # DICOM SEG/SC/SR are exported with this report
 
 
 def decision_text(decision: Decision | None) -> str:
@@ -339,16 +342,63 @@ def _key_images_section(
         Spacer(1, 2 * mm),
     ]
     story = [KeepTogether([*heading, rows[0]]), *rows[1:]]  # no heading left alone
-    hidden = len(content.result.findings) - len(cells)
-    if hidden > 0:
+    rejected = len(content.result.findings) - len(_not_rejected(content))
+    beyond = len(content.result.findings) - rejected - len(cells)
+    if rejected:
+        where = " here or in the DICOM export" if content.dicom else ""
         story.append(
             Paragraph(
-                f"{hidden} further finding(s) (rejected by the reviewer or beyond the "
-                f"{MAX_KEY_IMAGES} strongest) are listed in the table only.",
+                f"{rejected} finding(s) rejected by the reviewer get no key image{where}; the "
+                "findings table lists them.",
+                s["small"],
+            )
+        )
+    if beyond > 0:
+        story.append(
+            Paragraph(
+                f"{beyond} further finding(s) beyond the {MAX_KEY_IMAGES} strongest are listed "
+                "in the table only.",
                 s["small"],
             )
         )
     return story
+
+
+def _not_rejected(content: ReportContent) -> list[Finding]:
+    return [
+        f
+        for f in content.result.findings
+        if f.id not in content.decisions or content.decisions[f.id].decision != "reject"
+    ]
+
+
+def _measurements_section(content: ReportContent, s: dict[str, ParagraphStyle]) -> list:
+    """The user's measurements: kind, slice (1-based), values; labels unless de-identified."""
+    if not content.measurements:
+        return []
+    rows: list[list] = [["#", "Kind", "Slice", "Values", "Label"]]
+    for number, m in enumerate(content.measurements, start=1):
+        label = "" if content.header.deidentified else m.label
+        rows.append(
+            [
+                str(number),
+                m.kind,
+                str(m.slice_index + 1),
+                Paragraph(escape(m.summary(content.volume.spacing_known)), s["cell"]),
+                Paragraph(escape(label), s["cell"]),
+            ]
+        )
+    units = (
+        "Lengths and areas in mm; ROI values in HU."
+        if content.volume.spacing_known and content.volume.is_hu
+        else "Lengths and areas in pixels where the image has no pixel size; ROI values in the "
+        "image's own units where it is not in HU."
+    )
+    return [
+        Paragraph("Measurements", s["h2"]),
+        _grid(rows, [7 * mm, 18 * mm, 12 * mm, 95 * mm, 44 * mm]),
+        Paragraph(f"Drawn by the reader on axial slices. {units}", s["small"]),
+    ]
 
 
 def build_story(
@@ -389,6 +439,7 @@ def build_story(
         story += [Paragraph("Findings", s["h2"]), *_findings_section(content, s)]
         story += [Paragraph("Per-slice score", s["h2"]), score_plot(result)]
         story += _key_images_section(content, s, progress, cancel)
+    story += _measurements_section(content, s)
     story += [Spacer(1, 4 * mm), Paragraph(f"<b>{CLOSING_LINE}</b>", s["body"])]
     return story
 

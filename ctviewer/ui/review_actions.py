@@ -24,7 +24,7 @@ class ReviewActions(QObject):
         self.window = window
         self.export_pdf_action = window._action("Export &report (PDF)…", self.choose_pdf)
         self.export_dicom_action = window._action(
-            "Export DICOM &SEG + key images…", self.choose_dicom_dir
+            "Export DICOM &SEG, key images and SR…", self.choose_dicom_dir
         )
         self.deidentify_action = window._action("De-&identify exports", lambda: None, None, True)
         self.learn_action = window._action("&Learn from feedback", self.learn)
@@ -92,20 +92,29 @@ class ReviewActions(QObject):
             self.export_dicom(folder)
 
     def export_dicom(self, folder: str | Path) -> None:
+        """SEG, key images (none for rejected findings) and SR in a worker; the status bar says
+        what was written and what was not (`DicomExport.summary`)."""
         from ctviewer.report.dicom_export import export_dicom
+        from ctviewer.report.export import reviewer_decisions, stored_measurements
 
         if not self._ready():
             return
         w = self.window
+        decisions, measurements = reviewer_decisions(w.result), stored_measurements(w.volume)
         w._start(
             "export",
-            export_dicom,
-            w.volume,
-            w.result,
-            folder,
-            w.window_cw,
-            self.deidentify,
-            on_result=lambda done: w.message(f"DICOM SEG and key images written to {folder}"),
+            lambda progress=None, cancel=None: export_dicom(
+                w.volume,
+                w.result,
+                folder,
+                w.window_cw,
+                self.deidentify,
+                progress,
+                cancel,
+                decisions,
+                measurements,
+            ),  # fmt: skip
+            on_result=lambda done: w.message(done.summary(folder)),
             label="DICOM export",
         )
 
