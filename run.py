@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -24,6 +25,48 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".ctviewer-setup"
+NO_VENV = (
+    "run.py: cannot create {venv}: this Python lacks venv/ensurepip; on Debian or Ubuntu install "
+    "it with `sudo apt-get install -y python3-venv`, then run this command again"
+)
+
+
+class SetupError(Exception):
+    """One line for the user; run.py prints it and exits 1 (never a traceback)."""
+
+
+def create_environment() -> None:
+    """A fresh `.venv` with pip; a half-made one (Debian without python3-venv creates the folder,
+    then fails in ensurepip) is removed, so the next run starts clean."""
+    try:
+        import ensurepip  # noqa: F401 - Debian ships Python without it (package python3-venv)
+
+        venv.EnvBuilder(with_pip=True, clear=VENV.exists()).create(VENV)
+    except (ImportError, OSError, subprocess.CalledProcessError) as error:
+        shutil.rmtree(VENV, ignore_errors=True)
+        raise SetupError(NO_VENV.format(venv=VENV)) from error
+    if not _has_pip():
+        shutil.rmtree(VENV, ignore_errors=True)
+        raise SetupError(NO_VENV.format(venv=VENV))
+
+
+def _has_pip() -> bool:
+    check = [str(PYTHON), "-m", "pip", "--version"]
+    try:
+        return subprocess.run(check, capture_output=True, check=False).returncode == 0
+    except OSError:
+        return False
+
+
+def _pip(*args: str) -> None:
+    pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    try:
+        subprocess.run([*pip, *args], check=True)
+    except subprocess.CalledProcessError as error:
+        raise SetupError(
+            f"run.py: installing ctviewer's dependencies failed (pip exit code {error.returncode}, "
+            "its messages are above); check the network connection and run this command again"
+        ) from error
 
 
 def _setup_fingerprint() -> str:
@@ -41,16 +84,15 @@ def ensure_environment() -> None:
     if STAMP.exists() and STAMP.read_text() == fingerprint:
         return
     started = time.monotonic()
-    if not PYTHON.exists():
+    if not PYTHON.exists() or not _has_pip():
         print(f"[setup] creating {VENV}", flush=True)
-        venv.EnvBuilder(with_pip=True).create(VENV)
+        create_environment()
     print(
         "[setup] installing ctviewer and its pinned dependencies (first run takes a few minutes)",
         flush=True,
     )
-    pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "-c", str(ROOT / "constraints.txt"), "-e", f"{ROOT}[dev]"], check=True)
+    _pip("--upgrade", "pip")
+    _pip("-c", str(ROOT / "constraints.txt"), "-e", f"{ROOT}[dev]")
     STAMP.write_text(fingerprint)
     print(f"[setup] done in {time.monotonic() - started:.0f} s", flush=True)
 
@@ -59,7 +101,11 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"demo", "test", "ctviewer"}:
         print(__doc__)
         return 2
-    ensure_environment()
+    try:
+        ensure_environment()
+    except SetupError as error:
+        print(error, file=sys.stderr)
+        return 1
     command, rest = argv[0], argv[1:]
     if command == "test":
         args = [str(PYTHON), "-m", "pytest", *rest]

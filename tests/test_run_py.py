@@ -1,0 +1,75 @@
+"""`python3 run.py test|demo` on a Python without venv/ensurepip (Debian without python3-venv)
+stops with one line naming the package, never a traceback, and leaves no half-made .venv."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import venv
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def run_py(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """run.py as a module, its virtual environment redirected into tmp_path."""
+    spec = importlib.util.spec_from_file_location("run_py_under_test", ROOT / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "VENV", tmp_path / ".venv")
+    monkeypatch.setattr(module, "PYTHON", tmp_path / ".venv" / "bin" / "python")
+    monkeypatch.setattr(module, "STAMP", tmp_path / ".venv" / ".ctviewer-setup")
+
+    def no_real_setup(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("a test must not create a real environment or run pip")
+
+    monkeypatch.setattr(venv.EnvBuilder, "create", no_real_setup)
+    monkeypatch.setattr(subprocess, "run", no_real_setup)
+    return module
+
+
+def one_line(capsys: pytest.CaptureFixture) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    return line
+
+
+def test_ensurepip_failing_in_venv_creation_names_the_apt_package(
+    run_py: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    def debian_create(builder: venv.EnvBuilder, env_dir: str) -> None:
+        Path(env_dir, "bin").mkdir(parents=True)  # Debian makes the folder, then ensurepip fails
+        raise subprocess.CalledProcessError(1, ["python", "-m", "ensurepip"])
+
+    monkeypatch.setattr(venv.EnvBuilder, "create", debian_create)
+    assert run_py.main(["test"]) == 1
+    assert "apt-get install -y python3-venv" in one_line(capsys)
+    assert not run_py.VENV.exists()  # the next run starts clean
+
+
+def test_missing_ensurepip_module_names_the_apt_package(
+    run_py: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "ensurepip", None)  # `import ensurepip` raises ImportError
+    assert run_py.main(["demo"]) == 1
+    assert "apt-get install -y python3-venv" in one_line(capsys)
+
+
+def test_failed_install_is_one_line(
+    run_py: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setattr(run_py, "create_environment", lambda: None)
+    monkeypatch.setattr(run_py, "_has_pip", lambda: True)
+
+    def no_network(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise subprocess.CalledProcessError(1, args[0])
+
+    monkeypatch.setattr(run_py.subprocess, "run", no_network)
+    assert run_py.main(["test"]) == 1
+    assert "pip exit code 1" in one_line(capsys)
