@@ -42,7 +42,8 @@ def create_environment() -> None:
         import ensurepip  # noqa: F401 - Debian ships Python without it (package python3-venv)
 
         venv.EnvBuilder(with_pip=True, clear=VENV.exists()).create(VENV)
-    except (ImportError, OSError, subprocess.CalledProcessError) as error:
+    except (ImportError, OSError, subprocess.CalledProcessError, SystemExit) as error:
+        # Debian's patched venv prints a paragraph and exits; Python's raises CalledProcessError
         shutil.rmtree(VENV, ignore_errors=True)
         raise SetupError(NO_VENV.format(venv=VENV)) from error
     if not _has_pip():

@@ -40,12 +40,20 @@ def one_line(capsys: pytest.CaptureFixture) -> str:
     return line
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [subprocess.CalledProcessError(1, ["python", "-m", "ensurepip"]), SystemExit(1)],
+    ids=["python-venv", "debian-patched-venv"],  # Debian's venv prints a paragraph and exits
+)
 def test_ensurepip_failing_in_venv_creation_names_the_apt_package(
-    run_py: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    run_py: ModuleType,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+    failure: BaseException,
 ) -> None:
     def debian_create(builder: venv.EnvBuilder, env_dir: str) -> None:
-        Path(env_dir, "bin").mkdir(parents=True)  # Debian makes the folder, then ensurepip fails
-        raise subprocess.CalledProcessError(1, ["python", "-m", "ensurepip"])
+        Path(env_dir, "bin").mkdir(parents=True)  # the folder is made, then ensurepip fails
+        raise failure
 
     monkeypatch.setattr(venv.EnvBuilder, "create", debian_create)
     assert run_py.main(["test"]) == 1
