@@ -59,13 +59,14 @@ class ReviewActions(QObject):
             self.export_pdf(path)
 
     def export_pdf(self, path: str | Path) -> None:
-        """The annotated PDF (decisions, key images with this window/level) in a worker."""
-        from ctviewer.report.export import export_report, reviewer_decisions
+        """The annotated PDF (decisions, key images with this window/level, the measurements
+        stored for this series) in a worker."""
+        from ctviewer.report.export import export_report, reviewer_decisions, stored_measurements
 
         if not self._ready():
             return
         w = self.window
-        decisions = reviewer_decisions(w.result)
+        decisions, measurements = reviewer_decisions(w.result), stored_measurements(w.volume)
         w._start(
             "export",
             lambda progress=None, cancel=None: export_report(
@@ -77,6 +78,7 @@ class ReviewActions(QObject):
                 self.deidentify,
                 progress=progress,
                 cancel=cancel,
+                measurements=measurements,
             ),  # fmt: skip
             on_result=lambda outputs: w.message(f"Report written: {outputs.pdf}"),
             label="report",
