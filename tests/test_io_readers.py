@@ -34,7 +34,9 @@ def fake_reader(monkeypatch: pytest.MonkeyPatch) -> readers.FileReader:
 def test_a_registered_reader_is_found_by_name_and_used(fake_reader, tmp_path: Path) -> None:
     path = tmp_path / "scan.FAKE"
     path.write_text("ok")
-    assert readers.reader_for(path) is fake_reader and readers.reader_for(tmp_path / "a.dcm") is None
+    assert (
+        readers.reader_for(path) is fake_reader and readers.reader_for(tmp_path / "a.dcm") is None
+    )
     index = discover(tmp_path)
     (series,) = index.all_series()
     assert series.kind == "fake" and series.n_images == 3

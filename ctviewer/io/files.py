@@ -54,7 +54,9 @@ def _describe_volume(path: str) -> SeriesInfo:
         axes = _lps_axes(np.array(reader.GetDirection()).reshape(3, 3))
         size, step = [size[a] for a in axes], [step[a] for a in axes]
     cols, rows, n = size[:3]
-    return _series_info(path, "nifti", rows, cols, n, (float(step[2]), float(step[1]), float(step[0])))
+    return _series_info(
+        path, "nifti", rows, cols, n, (float(step[2]), float(step[1]), float(step[0]))
+    )
 
 
 def _series_info(path: str, kind: str, rows: int, cols: int, n: int, spacing) -> SeriesInfo:
