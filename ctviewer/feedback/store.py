@@ -355,7 +355,8 @@ class FeedbackStore:
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO measurements (id, item_key, data, time_utc) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (id) DO UPDATE SET data = excluded.data, time_utc = excluded.time_utc",
+                " ON CONFLICT (id) DO UPDATE"
+                " SET data = excluded.data, time_utc = excluded.time_utc",
                 (measurement.id, item_key, data, now_utc()),
             )
 
