@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication
 from ctviewer.feedback.store import FeedbackStore
 from ctviewer.ui.main_window import MainWindow
 from ctviewer.viewer.bindings import KEYS, PRESET_KEYS, markdown_table, rows
-from ctviewer.volume import Finding, ModelInfo, Result, Volume
+from ctviewer.volume import Finding, ModelInfo, PatientInfo, Result, StudyIndex, StudyInfo, Volume
 
 pytestmark = pytest.mark.gui
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -235,7 +235,10 @@ def test_corner_text_hides_and_de_identifies(qtbot, window: MainWindow) -> None:
     window.views["axial"].step(1)
     assert corners["bottom_left"].text().startswith(f"{axial.index + 1}/12")
     window._on_result(make_result(window.volume))
-    assert "tiny t1: FLAGGED" in corners["bottom_right"].text()
+    assert corners["bottom_right"].text().endswith("tiny\nFLAGGED")
+    study = StudyInfo(None, "20240102", "CT chest")
+    window.browser.set_index(StudyIndex("/data", [PatientInfo("P123", "Doe^Jane", [study])]))
+    assert "Doe^Jane (P123)" in window.browser.topLevelItem(0).text(0)
     axial.graphics.setFocus()
     key(qtbot, axial.graphics, "Shift+D")
     text = " ".join(
@@ -243,6 +246,8 @@ def test_corner_text_hides_and_de_identifies(qtbot, window: MainWindow) -> None:
     )
     assert "Doe" not in text and "P123" not in text and "2024" not in text and "Tools" not in text
     assert window.windowTitle() == "ctviewer"
+    patient = window.browser.topLevelItem(0)
+    assert patient.text(0) == "Patient 1" and patient.child(0).text(0) == "Study"
     key(qtbot, axial.graphics, "T")
     assert not corners["top_left"].isVisible()
     again = MainWindow()  # both settings persist

@@ -50,7 +50,7 @@ MENU_TEXT = {
     "deidentified": "&De-identified display", "zoom_fit": "Zoom to &fit", "zoom_1to1": "Zoom &1:1",
     "reset_view": "&Reset view", "cine": "C&ine play / stop", "default_window": "&Default window",
     "roi_window": "Window from the selected &ROI", "tool_length": "&Length",
-    "tool_ellipse": "&Ellipse ROI", "tool_rectangle": "&Rectangle ROI",
+    "tool_ellipse": "&Ellipse", "tool_rectangle": "&Rectangle",
     "delete_measurement": "&Delete measurement", "run_analysis": "&Run analysis",
     "cancel": "&Cancel", "help_bindings": "&Keyboard and mouse…",
 }  # fmt: skip
@@ -167,10 +167,11 @@ def build_toolbar(w: MainWindow) -> None:
         "tool_ellipse",
         "tool_rectangle",
         None,
-        "zoom_fit",
         "cine",
     ):
         bar.addAction(a[name]) if name else bar.addSeparator()
+    a["mpr"].setIconText("MPR")  # the toolbar's short names; menus keep the long ones
+    a["cine"].setIconText("Cine")
     bar.addWidget(QLabel(" fps "))
     w.fps_box = QSpinBox()
     w.fps_box.setRange(1, 30)

@@ -13,7 +13,22 @@ from ctviewer.measurement import Measurement
 PEN = pg.mkPen("#f1c40f", width=2)
 SELECTED_PEN = pg.mkPen("#2ecc71", width=2)
 PREVIEW_PEN = pg.mkPen("#f1c40f", width=1, style=pg.QtCore.Qt.PenStyle.DashLine)
+LABEL_FILL = pg.mkBrush(0, 0, 0, 150)
 MIN_DRAG_PX = 1.0  # shorter drags are clicks, not measurements
+
+
+def image_label(m: Measurement, spacing_known: bool = True) -> str:
+    """The short text beside a measurement on the image (the panel has the full line)."""
+    unit = "mm" if spacing_known else "px"
+    v = m.values
+    if m.kind == "length":
+        return f"{v.get('length', float('nan')):.1f} {unit}"
+    if not v.get("pixels"):
+        return "no pixels"
+    return (
+        f"mean {v['mean']:.1f} ± {v['sd']:.1f}\n[{v['min']:.0f}, {v['max']:.0f}]\n"
+        f"{v['area']:.1f} {unit}²"
+    )
 
 
 class _Ellipse(pg.EllipseROI):
@@ -78,10 +93,15 @@ class MeasureLayer(QObject):
         )
         roi.setAcceptedMouseButtons(pg.QtCore.Qt.MouseButton.LeftButton)
         roi.sigClicked.connect(lambda _r, _ev, mid=m.id: self.picked.emit(mid))
-        label = pg.TextItem(m.summary(self.spacing_known), color="#f1c40f", anchor=(0, 1))
+        label = pg.TextItem(image_label(m, self.spacing_known), color="#f1c40f", fill=LABEL_FILL)
         label.setZValue(6)
-        end = self.to_view(*max(m.points_yx, key=lambda p: p[1]))
-        label.setPos(end)
+        (y0, x0), (y1, x1) = m.points_yx
+        if m.kind == "length":  # beside its right end; ROIs: below their bounding box
+            label.setAnchor((0, 1))
+            label.setPos(self.to_view(*max(m.points_yx, key=lambda p: p[1])))
+        else:
+            label.setAnchor((0, 0))
+            label.setPos(self.to_view(max(y0, y1), min(x0, x1)))
         self.viewbox.addItem(roi)
         self.viewbox.addItem(label, ignoreBounds=True)
         return roi, label, m.slice_index

@@ -40,7 +40,7 @@ CORNERS = {
     "bottom_left": (1, 0, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom),
     "bottom_right": (1, 1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom),
 }
-CORNER_STYLE = "color: #e8e8e8; background: transparent; font-size: 11px;"
+CORNER_STYLE = "color: #e8e8e8; background: rgba(0, 0, 0, 120); font-size: 11px; padding: 1px;"
 
 
 class SliceView(QWidget):

@@ -82,6 +82,7 @@ class WindowDisplay:
         volume = self.model.volume
         named = volume is not None and not self.model.deidentified
         self.setWindowTitle(f"ctviewer — {Path(volume.source).name}" if named else "ctviewer")
+        self.browser.set_deidentified(self.model.deidentified)
         for view in self.views.values():
             view.refresh_corners()
 

@@ -1,7 +1,8 @@
 """The on-image text of a view's four corners, as radiology viewers show it, Qt-free.
 
 Top left: patient, ID, study date; top right: series, modality; bottom left: slice n/N and its
-position in mm, W/L; bottom right: zoom, model and verdict. De-identified display replaces the
+position in mm, W/L; bottom right: zoom, model and verdict (the coronal and sagittal views, small
+beside the axial one, leave out patient and model). De-identified display replaces the
 patient's identity and the free-text descriptions (as the de-identified report does).
 """
 
@@ -57,9 +58,11 @@ def corner_text(
     top_right = "\n".join(line for line in (series, f"{modality} {axis}") if line)
     center, width = window
     bottom_left = f"{slice_text(volume, axis, index)}\nW {width:.4g}  L {center:.4g}"
+    zoom_text = f"zoom {zoom:.2f}×"
+    if axis != "axial":  # the small MPR views: where and how, not whom again
+        return CornerText("", top_right, bottom_left, zoom_text)
     if result is None:
         model = "not analysed"
     else:
-        version = f" {result.model.version}" if result.model.version else ""
-        model = f"{result.model.name}{version}: {VERDICT_WORDS[result.state]}"
-    return CornerText(top_left, top_right, bottom_left, f"zoom {zoom:.2f}×\n{model}")
+        model = f"{result.model.name}\n{VERDICT_WORDS[result.state]}"
+    return CornerText(top_left, top_right, bottom_left, f"{zoom_text}\n{model}")
