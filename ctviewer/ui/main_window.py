@@ -391,6 +391,5 @@ class MainWindow(StudyOpening, WindowDisplay, QMainWindow):
         self.cancel_jobs()
         self.cine.stop()
         QThreadPool.globalInstance().waitForDone(5000)
-        if self.model._store is not None:
-            self.model._store.close()
+        self.model.close_store()
         super().closeEvent(event)

@@ -104,20 +104,11 @@ class WindowDisplay:
     def step_active(self, delta: int) -> None:
         self.model.step(self.active_axis, delta)
 
-    def go_to_voxel(self, voxel: tuple[int, int, int]) -> None:
-        self.model.set_position(voxel)
-
-    def jump_to_finding(self, finding: Finding) -> None:
-        self.model.select_finding(finding)
-
     def set_window(self, window: tuple[float, float]) -> None:
         self.model.set_window(window)
 
     def apply_preset(self, preset: WindowPreset) -> None:
         self.model.set_window(preset.window)
-
-    def reset_window(self) -> None:
-        self.model.reset_window()
 
     def reset_view(self) -> None:
         """Every view fitted and centred, the file's own window."""

@@ -68,6 +68,12 @@ class ViewerModel:
             self._store = FeedbackStore()
         return self._store
 
+    def close_store(self) -> None:
+        """Close the store if this model opened it (the window is closing)."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
     # -- study, series ------------------------------------------------------------------------
 
     def set_study(self, index: StudyIndex) -> SeriesInfo:
