@@ -30,9 +30,9 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory, study: Path) -> Path:
-    """An untrained model whose thresholds make the phantom flagged with findings."""
+def make_tiny_model(study: Path, folder: Path) -> Path:
+    """A small untrained model whose pixel threshold is set so that `study` has findings and
+    whose series threshold flags every series (the viewer is under test, not the model)."""
     import torch
 
     from ctviewer.io import load_volume
@@ -52,9 +52,14 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, study: Path) -> Path:
     amap = detect(load_volume(study), model).anomaly_map
     model.metadata["pixel_threshold"] = float(np.quantile(amap[amap > 0], 0.995))
     model.metadata["threshold"] = 0.0
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    path = folder / "tiny.pt"
     save_model(model, path)
     return path
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory, study: Path) -> Path:
+    return make_tiny_model(study, tmp_path_factory.mktemp("model"))
 
 
 class Recorder:

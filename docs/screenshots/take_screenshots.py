@@ -47,6 +47,16 @@ def window(model: str | None):
     return w
 
 
+def analysed_demo(app, model: str | None):
+    """A window showing the demo study with its analysis."""
+    w = window(model)
+    shown: list = []
+    w.resultShown.connect(lambda: shown.append(1))
+    w.open_demo()
+    wait(app, shown)
+    return w
+
+
 def shot_welcome(app, model: str | None, cq500: Path) -> None:
     w = window(model)
     w.settings.add_recent(str(cq500))
@@ -60,11 +70,7 @@ def shot_demo(app, model: str | None) -> None:
     """The demo study analysed, the strongest finding selected and accepted, lung window."""
     from ctviewer.presets import get_preset
 
-    w = window(model)
-    shown: list = []
-    w.resultShown.connect(lambda: shown.append(1))
-    w.open_demo()
-    wait(app, shown)
+    w = analysed_demo(app, model)
     result = w.result
     if result.findings:
         top = max(result.findings, key=lambda f: f.peak)
@@ -100,11 +106,7 @@ def shot_tools(app, model: str | None) -> None:
     """Each reading-room tool on the demo study (a synthetic chest CT with its analysis)."""
     from ctviewer.measurement import Measurement
 
-    w = window(model)
-    shown: list = []
-    w.resultShown.connect(lambda: shown.append(1))
-    w.open_demo()
-    wait(app, shown)
+    w = analysed_demo(app, model)
     m = w.model
     z = m.index_of("axial")
     m.add_measurement(Measurement("length", z, ((48, 100), (184, 100)), label="AP diameter"))
