@@ -284,3 +284,31 @@ def test_help_and_readme_show_the_table_the_window_binds(qtbot, window: MainWind
     shown = {table.item(r, 2).text() for r in range(table.rowCount())}
     assert {b.text for b in KEYS} <= shown
     assert markdown_table() in README.read_text(encoding="utf-8")
+
+
+def test_oblique_mpr_turns_with_the_mouse(qtbot, window: MainWindow) -> None:
+    from ctviewer.render import plane
+    from ctviewer.viewer.oblique import trace
+
+    axial = window.views["axial"]
+    axial.graphics.setFocus()
+    key(qtbot, axial.graphics, "Shift+M")
+    oblique = window.oblique
+    assert oblique.isVisible() and window.views["sagittal"].isHidden()
+    volume, (z, y, x) = window.volume, window.model.position
+    coronal = plane(volume, volume.array, "coronal", y)
+    xs = trace(volume, (z, y, x), 0.0)[:, 1]  # 0.5 mm steps across 0.8 mm columns
+    expected = np.stack([np.interp(xs, np.arange(128), row) for row in coronal])
+    np.testing.assert_allclose(oblique.image_item.image, expected, atol=1e-2)  # 0°: coronal
+    centre = oblique.graphics.viewport().rect().center()
+    drag(qtbot, oblique, centre, centre + QPoint(60, 0))
+    angle = window.model.oblique_angle
+    assert 20 < angle < 40 and window.oblique_trace.angle == pytest.approx(angle)
+    assert f"{angle:+.0f}°" in oblique.title.text()
+    window.model.turn_oblique(90.0 - angle)
+    np.testing.assert_allclose(oblique.image_item.image, plane(volume, volume.array, "sagittal", x),
+                               atol=1e-3)  # fmt: skip  # 90°: the sagittal plane
+    key(qtbot, axial.graphics, "Down")  # the plane follows the crosshair
+    assert window.model.position[0] == z + 1
+    key(qtbot, axial.graphics, "M")  # MPR off: the oblique view goes too
+    assert not oblique.isVisible() and not window.acts["oblique"].isChecked()

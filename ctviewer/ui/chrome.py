@@ -37,6 +37,7 @@ VIEW_AREA_KEYS = (  # keys of the viewing area, not of text boxes; cine last (it
 CHECKABLE = (
     "overlay",
     "mpr",
+    "oblique",
     "corner_text",
     "deidentified",
     "tool_length",
@@ -46,7 +47,8 @@ CHECKABLE = (
 MENU_TEXT = {
     "open_folder": "Open &folder…", "open_file": "Open f&ile…", "save_view": "&Save view as PNG…",
     "copy_view": "&Copy view", "close_study": "&Close study", "quit": "&Quit",
-    "overlay": "&Overlay", "mpr": "&MPR (coronal + sagittal)", "corner_text": "On-image &text",
+    "overlay": "&Overlay", "mpr": "&MPR (coronal + sagittal)", "oblique": "O&blique MPR",
+    "corner_text": "On-image &text",
     "deidentified": "&De-identified display", "zoom_fit": "Zoom to &fit", "zoom_1to1": "Zoom &1:1",
     "reset_view": "&Reset view", "cine": "C&ine play / stop", "default_window": "&Default window",
     "roi_window": "Window from the selected &ROI", "tool_length": "&Length",
@@ -117,6 +119,7 @@ def build_menus(w: MainWindow) -> None:
     for name in (
         "overlay",
         "mpr",
+        "oblique",
         "corner_text",
         "deidentified",
         None,

@@ -115,7 +115,7 @@ class MainWindow(StudyOpening, WindowDisplay, QMainWindow):
             "cine": self.cine.toggle, "zoom_fit": lambda: self.active_view().zoom_fit(),
             "zoom_1to1": lambda: self.active_view().zoom_1to1(), "reset_view": self.reset_view,
             "default_window": self.model.reset_window, "roi_window": self.roi_window,
-            "overlay": self.set_overlay_visible, "mpr": self.set_mpr,
+            "overlay": self.set_overlay_visible, "mpr": self.set_mpr, "oblique": self.set_oblique,
             "corner_text": self.set_corner_text, "deidentified": self.set_deidentified,
             **{name: (lambda on, n=name: self.set_tool(TOOLS[n] if on else "")) for name in TOOLS},
             "delete_measurement": self.delete_measurement, "run_analysis": self.run_analysis,
@@ -143,6 +143,7 @@ class MainWindow(StudyOpening, WindowDisplay, QMainWindow):
         grid.addWidget(self.views["axial"], 0, 0, 2, 1)
         grid.addWidget(self.views["coronal"], 0, 1)
         grid.addWidget(self.views["sagittal"], 1, 1)
+        self._add_oblique(grid, 1, 1)  # shares the sagittal view's place
         grid.setColumnStretch(0, 2)
         grid.setColumnStretch(1, 1)
         self.centre = QWidget()  # the viewing area: slice keys work wherever the focus is in it
@@ -182,9 +183,7 @@ class MainWindow(StudyOpening, WindowDisplay, QMainWindow):
         self.findings.reviewer.editingFinished.connect(
             lambda: self.settings.set("reviewer", self.findings.reviewer.text().strip())
         )
-        axial.viewbox.drawn.connect(
-            lambda a, b, done: axial.measures.draw(axial.viewbox.tool, axial.index, a, b, done)
-        )
+        axial.viewbox.drawn.connect(self._on_drawn)
         axial.measures.created.connect(lambda new: self._store_call(m.add_measurement, new))
         axial.measures.edited.connect(lambda i, p: self._store_call(m.update_measurement, i, p))
         axial.measures.picked.connect(self.measurements.select)

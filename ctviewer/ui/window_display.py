@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyqtgraph as pg
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 from ctviewer.errors import CTViewerError
@@ -14,6 +15,7 @@ from ctviewer.measurement import Measurement
 from ctviewer.presets import WindowPreset
 from ctviewer.render import AXES, pixel_of, render_view
 from ctviewer.ui.help_dialog import BindingsDialog
+from ctviewer.ui.oblique_view import ObliqueView
 from ctviewer.ui.series_browser import rgba_to_qimage
 from ctviewer.ui.slice_view import SliceView
 from ctviewer.viewer.corner_text import CornerText, corner_text
@@ -26,6 +28,31 @@ TOOLS = {"tool_length": "length", "tool_ellipse": "ellipse", "tool_rectangle": "
 class WindowDisplay:
     """Mixin of `MainWindow`: the display side of the window."""
 
+    def _add_oblique(self, grid, row: int, col: int) -> None:
+        """The oblique MPR view and its trace on the axial view (hidden until switched on)."""
+        self.oblique = ObliqueView()
+        self.oblique.setVisible(False)
+        grid.addWidget(self.oblique, row, col)
+        self.oblique.turned.connect(self.model.turn_oblique)
+        self.oblique_trace = pg.InfiniteLine(pen=pg.mkPen("#e67e22", width=1))
+        self.oblique_trace.setZValue(2)
+        self.oblique_trace.setVisible(False)
+        self.views["axial"].viewbox.addItem(self.oblique_trace, ignoreBounds=True)
+        self.model.events.oblique.connect(lambda _angle: self._show_oblique())
+
+    def _show_oblique(self) -> None:
+        volume = self.model.volume
+        if volume is None or not self.oblique.isVisible():
+            return
+        z, y, x = self.model.position
+        angle = self.model.oblique_angle
+        self.oblique_trace.setPos(((x + 0.5) * volume.spacing[2], (y + 0.5) * volume.spacing[1]))
+        self.oblique_trace.setAngle(angle)
+        overlay = self.overlay_action.isChecked()
+        opacity = self.opacity_slider.value() / 100
+        self.oblique.set_overlay(overlay, self.colormap_box.currentText(), opacity)
+        self.oblique.show_plane(self.model.position, angle)
+
     # -- model events → widgets --------------------------------------------------------------------
 
     def _show_volume(self, volume: Volume | None) -> None:
@@ -34,6 +61,7 @@ class WindowDisplay:
         self.views["axial"].title.setText("Axial")
         for view in self.views.values():
             view.set_volume(volume, self.model.window)
+        self.oblique.set_volume(volume, self.model.window)
         self.measurements.spacing_known = volume.spacing_known
         self._show_position(self.model.position)
         self._show_window(self.model.window)
@@ -42,6 +70,7 @@ class WindowDisplay:
     def _show_result(self, result: Result | None) -> None:
         for view in self.views.values():
             view.set_result(result)
+        self.oblique.set_result(result)
         self.plot.set_result(result)
         self.plot.set_slice(self.model.index_of("axial"))
         self.findings.set_result(result, self.model.decisions())
@@ -51,6 +80,7 @@ class WindowDisplay:
     def _show_window(self, window: tuple[float, float]) -> None:
         for view in self.views.values():
             view.set_window(window)
+        self.oblique.set_window(window)
         center, width = window
         self.window_label.setText(f"W {width:.0f} L {center:.0f}")
 
@@ -65,6 +95,7 @@ class WindowDisplay:
             view.set_index(index)
             view.set_crosshair(pixel_of(volume, axis, voxel) if mpr else None)
         self.plot.set_slice(voxel[0])
+        self._show_oblique()
 
     def _show_selection(self, finding: Finding | None) -> None:
         """Bring the selected finding's peak into the middle of every view (zoom kept)."""
@@ -127,16 +158,19 @@ class WindowDisplay:
         for view in self.views.values():
             view.set_overlay_visible(bool(visible))
         self.settings.set("overlay_visible", bool(visible))
+        self._show_oblique()
 
     def set_opacity(self, opacity: float) -> None:
         for view in self.views.values():
             view.set_opacity(opacity)
         self.settings.set("overlay_opacity", float(opacity))
+        self._show_oblique()
 
     def set_colormap(self, name: str) -> None:
         for view in self.views.values():
             view.set_colormap(name)
         self.settings.set("colormap", name)
+        self._show_oblique()
 
     def set_mpr(self, on: bool) -> None:
         self.mpr_action.setChecked(bool(on))
@@ -144,8 +178,18 @@ class WindowDisplay:
         self.views["sagittal"].setVisible(bool(on))
         if not on:
             self.active_axis = "axial"
+            self.set_oblique(False)
         self.settings.set("mpr", bool(on))
         self._show_position(self.model.position)
+
+    def set_oblique(self, on: bool) -> None:
+        """Oblique MPR in place of the sagittal view (with MPR on)."""
+        on = bool(on) and self.mpr_action.isChecked()
+        self.acts["oblique"].setChecked(on)
+        self.views["sagittal"].setVisible(self.mpr_action.isChecked() and not on)
+        self.oblique.setVisible(on)
+        self.oblique_trace.setVisible(on)
+        self._show_oblique()
 
     def set_corner_text(self, on: bool) -> None:
         self.acts["corner_text"].setChecked(bool(on))
@@ -183,6 +227,12 @@ class WindowDisplay:
         if kind:
             self.active_axis = "axial"
             self.message(f"{kind.capitalize()}: drag on the axial view; Esc ends the tool")
+
+    def _on_drawn(self, start, end, done: bool) -> None:
+        """A tool drag on the axial view; not on a preview image (the model has no volume yet)."""
+        axial = self.views["axial"]
+        if axial.volume is not None and axial.volume is self.model.volume:
+            axial.measures.draw(axial.viewbox.tool, axial.index, start, end, done)
 
     def _on_measurement_selected(self, measurement_id: str) -> None:
         for m in self.model.measurements:

@@ -50,6 +50,7 @@ KEYS = (
     KeyBinding("roi_window", ("Shift+W",), "Window/level from the selected ROI", "Window"),
     KeyBinding("overlay", ("O",), "Anomaly overlay on / off", "View"),
     KeyBinding("mpr", ("M",), "MPR (coronal + sagittal) on / off", "View"),
+    KeyBinding("oblique", ("Shift+M",), "Oblique MPR in place of the sagittal view", "View"),
     KeyBinding("corner_text", ("T",), "On-image text on / off", "View"),
     KeyBinding("deidentified", ("Shift+D",), "De-identified display on / off", "View"),
     KeyBinding("tool_length", ("L",), "Length tool (again: back to window/level)", "Measure"),
@@ -75,6 +76,13 @@ MOUSE = (
     MouseBinding("zoom", "right", "", "Right drag: zoom (up = in)"),
     MouseBinding("zoom", "wheel", "Ctrl", "Ctrl + wheel: zoom"),
     MouseBinding("scroll", "wheel", "", "Wheel: scroll slices"),
+    MouseBinding(
+        "turn",
+        "left",
+        "",
+        "Left drag in the oblique view: turn its plane about the "
+        "slice axis (the axial view shows its trace)",
+    ),  # fmt: skip
 )
 
 

@@ -36,4 +36,5 @@ class ViewerEvents:
         self.selection = Event()  # Finding | None
         self.decisions = Event()  # Decisions of the shown result
         self.measurements = Event()  # list[Measurement] of the shown series
+        self.oblique = Event()  # the oblique MPR plane's angle (degrees)
         self.display = Event()  # display options changed (de-identified)

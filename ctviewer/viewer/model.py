@@ -59,6 +59,7 @@ class ViewerModel:
         self.selected: Finding | None = None
         self.measurements: list[Measurement] = []
         self.deidentified = False  # display without patient identity (screenshots, teaching)
+        self.oblique_angle = 0.0  # degrees about the slice axis from coronal (oblique MPR)
         self._store = store
         self._models = None  # pipeline.ModelCache, made on the first analysis (imports torch)
 
@@ -229,6 +230,11 @@ class ViewerModel:
         self.measurements = [m for m in self.measurements if m.id != measurement_id]
         self.events.measurements.emit(self.measurements)
         self.store.delete_measurement(measurement_id)
+
+    def turn_oblique(self, degrees: float) -> None:
+        """Turn the oblique MPR plane about the slice axis (kept in -180..180°)."""
+        self.oblique_angle = (self.oblique_angle + float(degrees) + 180.0) % 360.0 - 180.0
+        self.events.oblique.emit(self.oblique_angle)
 
     def set_deidentified(self, on: bool) -> None:
         """Show no patient identity on screen (corner text, window title) from now on."""

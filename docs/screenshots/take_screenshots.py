@@ -4,10 +4,10 @@
 
 Writes welcome.png, demo.png (demo study, analysis with overlay and findings), cq500.png
 (real head CT from ../shared/data, brain window) and the reading-room tools beside this script:
-tools_measure.png (length, ellipse and rectangle ROI, ROI window, corner text), tools_finding.png
-(a finding selected while zoomed in: centred at its peak in every view), tools_deidentified.png
-(de-identified display), tools_presets.png (a user preset on key 7), tools_bindings.png (Help →
-Keyboard and mouse).
+tools_measure.png (length, ellipse and rectangle ROI, ROI window, corner text),
+tools_finding.png (a finding selected while zoomed in: centred at its peak in every view),
+tools_deidentified.png (de-identified display), tools_oblique.png (oblique MPR turned 35°),
+tools_presets.png (a user preset on key 7), tools_bindings.png (Help → Keyboard and mouse).
 """
 
 from __future__ import annotations
@@ -131,6 +131,12 @@ def shot_tools(app, model: str | None) -> None:
     w.set_deidentified(True)
     wait(app, [1])
     w.grab().save(str(HERE / "tools_deidentified.png"))
+    w.reset_view()
+    w.set_oblique(True)
+    w.model.turn_oblique(35.0)
+    wait(app, [1])
+    w.grab().save(str(HERE / "tools_oblique.png"))
+    w.set_oblique(False)
     w.set_deidentified(False)
     w.set_window((-500.0, 1200.0))
     w.presets.add_current("My lung")
