@@ -51,9 +51,9 @@ class MeasurementsPanel(QWidget):
         self.tree.blockSignals(True)
         self.tree.clear()
         for m in measurements:
-            item = QTreeWidgetItem(
-                self.tree, [str(m.slice_index + 1), m.summary(self.spacing_known)]
-            )
+            text = m.summary(self.spacing_known)
+            text = f"{m.label}: {text}" if m.label else text
+            item = QTreeWidgetItem(self.tree, [str(m.slice_index + 1), text])
             item.setData(0, ID_ROLE, m.id)
             item.setData(1, ID_ROLE, m.kind)
             if m.id == current:

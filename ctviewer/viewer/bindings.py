@@ -58,7 +58,9 @@ KEYS = (
     KeyBinding("tool_rectangle", ("B",), "Rectangle (box) ROI tool", "Measure"),
     KeyBinding("delete_measurement", ("Delete",), "Delete the selected measurement", "Measure"),
     KeyBinding("run_analysis", ("Ctrl+R",), "Run the analysis", "Review"),
-    KeyBinding("cancel", ("Esc",), "Cancel running jobs; leave the measuring tool", "Review"),
+    KeyBinding(
+        "cancel", ("Esc",), "Cancel running jobs, stop cine, leave the measuring tool", "Review"
+    ),
     KeyBinding("accept", ("A",), "Accept the selected finding", "Review"),
     KeyBinding("reject", ("R",), "Reject the selected finding", "Review"),
     KeyBinding("help_bindings", ("F1",), "This table of keys and mouse", "Help"),
