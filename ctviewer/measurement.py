@@ -113,3 +113,13 @@ def measure(volume: Volume, m: Measurement) -> Measurement:
         "pixels": float(pixels.size),
     }
     return m
+
+
+def roi_window(m: Measurement) -> tuple[float, float]:
+    """(center, width) spanning the ROI's values from min to max (ROI-based auto window/level);
+    ValueError for a length or an ROI without pixels."""
+    if m.kind == "length" or not m.values.get("pixels"):
+        raise ValueError("window from an ROI needs an ROI with pixels inside")
+    low, high = m.values["min"], m.values["max"]
+    width = max(high - low, 1e-3)
+    return (low + width / 2, width)

@@ -1,20 +1,22 @@
-"""Window/level presets (resources/window_presets.json) and the default window of a volume.
+"""Window/level presets and the default window of a volume.
 
-Qt-free: the viewer, `ctviewer snapshot` and the report all window images the same way.
-A window is `(center, width)`, the DICOM convention, as in `Volume.window`.
+Shipped presets are `resources/window_presets.json`; a user's own (added from the viewer's current
+W/L, renamed, deleted) are a file of the same format in the user data folder. Together they are
+`all_presets()`, number keys 1–9 in order. Qt-free: the viewer, `ctviewer snapshot` and the report
+all window images the same way. A window is `(center, width)`, the DICOM convention.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from ctviewer.errors import InputError
-from ctviewer.paths import resources_dir
+from ctviewer.paths import resources_dir, user_data_dir
 from ctviewer.volume import Volume
 
 PERCENTILES = (0.5, 99.5)  # percentile fit when the file has no window (3D Slicer's approach)
@@ -62,9 +64,68 @@ def load_presets(path: Path | None = None) -> tuple[WindowPreset, ...]:
     return presets
 
 
+def user_presets_path() -> Path:
+    return user_data_dir() / "window_presets.json"
+
+
+def load_user_presets() -> tuple[WindowPreset, ...]:
+    """The user's own presets (none when the file is absent)."""
+    path = user_presets_path()
+    if not path.exists():
+        return ()
+    return load_presets.__wrapped__(path)  # the file changes while the viewer runs: no cache
+
+
+def save_user_presets(presets: list[WindowPreset] | tuple[WindowPreset, ...]) -> None:
+    """Write the user's presets (written whole, then moved into place)."""
+    entries = [{"name": p.name, "label": p.label, "center": p.center, "width": p.width,
+                "body_part": p.body_part} for p in presets]  # fmt: skip
+    path = user_presets_path()
+    tmp = path.with_suffix(".tmp")
+    try:
+        tmp.write_text(json.dumps({"presets": entries}, indent=1), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as error:
+        raise InputError(
+            f"cannot save your window presets ({error.strerror or error})", path
+        ) from None
+
+
+def all_presets() -> tuple[WindowPreset, ...]:
+    """Shipped then user presets; the first nine get the number keys 1–9, in this order."""
+    merged = (*load_presets(), *load_user_presets())
+    return tuple(replace(p, key=str(i + 1) if i < 9 else "") for i, p in enumerate(merged))
+
+
+def add_user_preset(label: str, window: tuple[float, float]) -> WindowPreset:
+    """A new user preset at `window` (center, width) called `label`."""
+    label = label.strip()
+    if not label:
+        raise InputError("a preset needs a name")
+    if window[1] <= 0:
+        raise InputError("a preset needs a positive width")
+    taken = {p.name for p in all_presets()}
+    base = "user-" + "-".join(label.lower().split())
+    name = next(n for n in (base, *(f"{base}-{i}" for i in range(2, 999))) if n not in taken)
+    preset = WindowPreset(name, label, float(window[0]), float(window[1]), "", "any")
+    save_user_presets([*load_user_presets(), preset])
+    return preset
+
+
+def rename_user_preset(name: str, label: str) -> None:
+    if not label.strip():
+        raise InputError("a preset needs a name")
+    save_user_presets([replace(p, label=label.strip()) if p.name == name else p
+                       for p in load_user_presets()])  # fmt: skip
+
+
+def delete_user_preset(name: str) -> None:
+    save_user_presets([p for p in load_user_presets() if p.name != name])
+
+
 def get_preset(name: str) -> WindowPreset:
     """The preset called `name` (case-insensitive); InputError listing the known ones if none."""
-    presets = load_presets()
+    presets = all_presets()
     for preset in presets:
         if preset.name.lower() == name.lower():
             return preset

@@ -166,3 +166,28 @@ def test_cli_review_records_into_the_store(
     assert cli_main(["models", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed["versions"] == [] and listed["active_path"] == str(paths.default_model_path())
+
+
+def test_measurements_survive_reopening_edits_and_a_schema_1_store(tmp_path: Path) -> None:
+    from ctviewer.measurement import Measurement
+
+    path = tmp_path / "old.sqlite"
+    with FeedbackStore(path) as store:  # make it look like a store from before measurements
+        store.query("DROP TABLE measurements")
+        store.query("PRAGMA user_version=1")
+    length = Measurement("length", 3, ((1, 2), (4, 6)), values={"length": 5.0})
+    roi = Measurement("ellipse", 4, ((0, 0), (9, 9)))
+    with FeedbackStore(path) as store:
+        store.save_measurement("uid-a", length)
+        store.save_measurement("uid-a", roi)
+        store.save_measurement("uid-b", Measurement("rectangle", 0, ((0, 0), (1, 1))))
+        length.points_yx = ((1, 2), (7, 10))  # edited: same id, same place in the list
+        store.save_measurement("uid-a", length)
+    with FeedbackStore(path) as store:
+        kept = store.measurements("uid-a")
+        assert [m.id for m in kept] == [length.id, roi.id]
+        assert kept[0].points_yx == ((1.0, 2.0), (7.0, 10.0)) and kept[0].values == {"length": 5.0}
+        store.delete_measurement(roi.id)
+        assert [m.id for m in store.measurements("uid-a")] == [length.id]
+        assert len(store.measurements("uid-b")) == 1
+        assert store.query("PRAGMA user_version")[0][0] == 2

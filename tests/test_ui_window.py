@@ -17,6 +17,7 @@ from PySide6.QtCore import QEvent, QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 from test_ui_views import drag, send_mouse, wheel
+from test_viewer_model import make_tiny_model
 
 from ctviewer.feedback.store import FeedbackStore
 from ctviewer.presets import get_preset
@@ -41,30 +42,8 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory, study: Path) -> Path:
-    """A small untrained model whose pixel threshold is set so that the study has findings
-    (the UI is under test here, not the model)."""
-    import torch
-
-    from ctviewer.io import load_volume
-    from ctviewer.model.autoencoder import AnomalyModel, Architecture, AutoEncoder
-    from ctviewer.model.checkpoint import save_model
-    from ctviewer.model.preprocess import Preprocessing
-    from ctviewer.pipeline import detect
-
-    torch.manual_seed(0)
-    arch = Architecture(in_channels=1, base_channels=4, depth=2, latent_channels=4)
-    metadata = {
-        "name": "tiny-test", "version": "t1", "architecture": arch.to_dict(),
-        "preprocessing": Preprocessing(size=64).to_dict(), "threshold": 1e9,
-        "pixel_threshold": 1e9, "min_size_mm3": 1.0,
-    }  # fmt: skip
-    model = AnomalyModel(AutoEncoder(arch), metadata, "cpu")
-    amap = detect(load_volume(study), model).anomaly_map
-    model.metadata["pixel_threshold"] = float(np.quantile(amap[amap > 0], 0.995))
-    model.metadata["threshold"] = 0.0  # every series is "flagged for review"
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_model(model, path)
-    return path
+    """A small untrained model that flags the study with findings (the UI is under test)."""
+    return make_tiny_model(study, tmp_path_factory.mktemp("model"))
 
 
 def new_window(qtbot, model: Path | None = None, auto_run: bool = False) -> MainWindow:

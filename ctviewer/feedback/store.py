@@ -38,9 +38,10 @@ from typing import Any
 from ctviewer import paths
 from ctviewer.errors import CTViewerError
 from ctviewer.feedback import backups
+from ctviewer.measurement import Measurement
 from ctviewer.volume import Finding, Result
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: measurements
 BUSY_TIMEOUT_S = 10.0
 DECISIONS = ("accept", "reject", "normal")
 RESTORE_HINT = "`ctviewer store restore` (or the viewer at start) brings back the last good backup"
@@ -80,6 +81,13 @@ CREATE TABLE IF NOT EXISTS model_versions (
     eligible INTEGER NOT NULL,         -- passed the promotion guard
     reason TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS measurements (
+    id TEXT PRIMARY KEY,               -- Measurement.id
+    item_key TEXT NOT NULL,            -- the series it was drawn on (Volume.item_key)
+    data TEXT NOT NULL,                -- JSON of Measurement.to_json()
+    time_utc TEXT NOT NULL             -- last change
+);
+CREATE INDEX IF NOT EXISTS measurements_item ON measurements (item_key);
 CREATE TABLE IF NOT EXISTS promotions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     version TEXT NOT NULL REFERENCES model_versions (version),
@@ -338,6 +346,30 @@ class FeedbackStore:
             params,
         )
         return [_to_decision(dict(r)) for r in rows]
+
+    # -- measurements -----------------------------------------------------------------------
+
+    def save_measurement(self, item_key: str, measurement: Measurement) -> None:
+        """Store (or replace, after an edit) one measurement of the series `item_key`."""
+        data = json.dumps(measurement.to_json())
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO measurements (id, item_key, data, time_utc) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE"
+                " SET data = excluded.data, time_utc = excluded.time_utc",
+                (measurement.id, item_key, data, now_utc()),
+            )
+
+    def measurements(self, item_key: str) -> list[Measurement]:
+        """The measurements kept for one series, in the order they were first drawn."""
+        rows = self.query(
+            "SELECT data FROM measurements WHERE item_key = ? ORDER BY rowid", [item_key]
+        )
+        return [Measurement.from_json(json.loads(r["data"])) for r in rows]
+
+    def delete_measurement(self, measurement_id: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM measurements WHERE id = ?", (measurement_id,))
 
 
 def _match(source_or_uid: str | None) -> tuple[str, list[str]]:

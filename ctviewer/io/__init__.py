@@ -13,7 +13,8 @@ from pathlib import Path
 from ctviewer.errors import InputError
 from ctviewer.io.dicom import read_series
 from ctviewer.io.discover import discover
-from ctviewer.io.files import kind_of, read_file
+from ctviewer.io.files import read_file
+from ctviewer.io.readers import reader_for, reader_of_kind
 from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report, subrange
 from ctviewer.volume import SeriesInfo, StudyIndex, Volume
 
@@ -36,9 +37,10 @@ def load_series(
     info: SeriesInfo, progress: ProgressFn | None = None, cancel: CancelFlag | None = None
 ) -> Volume:
     """Read one series found by `discover`, whatever its kind."""
-    if info.kind == "dicom":
+    reader = reader_of_kind(info.kind)
+    if reader is None:  # DICOM: recognised by content, read as a series
         return read_series(info, progress, cancel)
-    volume = read_file(info.files[0])
+    volume = reader.read(info.files[0])
     report(progress, 1.0, "loaded")
     return volume
 
@@ -67,8 +69,9 @@ def load_volume(
     if isinstance(path_or_series, SeriesInfo):
         return load_series(path_or_series, progress, cancel)
     path = Path(path_or_series)
-    if path.is_file() and kind_of(path) is not None:
-        return read_file(path)
+    reader = reader_for(path)
+    if path.is_file() and reader is not None:
+        return reader.read(str(path))
     index = discover(path, subrange(progress, 0.0, 0.1), cancel)
     chosen = pick_series(index)
     volume = load_series(chosen, subrange(progress, 0.1, 1.0), cancel)

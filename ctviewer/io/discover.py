@@ -20,7 +20,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID, MediaStorageDirectoryStorage
 
 from ctviewer.errors import InputError
-from ctviewer.io import files
+from ctviewer.io import readers
 from ctviewer.io.geometry import slice_normal, stack_geometry
 from ctviewer.io.headers import (
     Frame,
@@ -108,7 +108,7 @@ def _plan(root: Path) -> _ScanPlan:
     """Files to scan: the tree under a folder, the images a DICOMDIR lists, or one file."""
     if root.is_dir():
         return _ScanPlan(*_tree(root))
-    if files.kind_of(root) is not None:
+    if readers.reader_for(root) is not None:
         return _ScanPlan([str(root)], [])
     try:
         ds = read_header(str(root))
@@ -117,7 +117,7 @@ def _plan(root: Path) -> _ScanPlan:
     if is_dicomdir(ds):
         return _dicomdir_plan(root, ds)
     if _not_shown(ds) is None:  # an image: scan its folder for the rest of its series
-        siblings = [p for p in sorted(root.parent.iterdir()) if files.kind_of(p) is None]
+        siblings = [p for p in sorted(root.parent.iterdir()) if readers.reader_for(p) is None]
         return _ScanPlan([str(p) for p in siblings if p.is_file()], [], focus=str(root))
     return _ScanPlan([str(root)], [])
 
@@ -268,9 +268,10 @@ def _scan(path: str) -> _DicomImage | SeriesInfo | SetAside:
 
 
 def _scan_file(path: str) -> _DicomImage | SeriesInfo | SetAside:
-    if files.kind_of(path) is not None:
+    reader = readers.reader_for(path)
+    if reader is not None:
         try:
-            return files.describe(path)
+            return reader.describe(path)
         except InputError as error:
             return SetAside(path, _reason(error))
     try:

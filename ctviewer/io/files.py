@@ -15,6 +15,7 @@ import SimpleITK as sitk
 from PIL import Image, UnidentifiedImageError
 
 from ctviewer.errors import InputError
+from ctviewer.io import readers
 from ctviewer.io.integrity import check_complete, nifti_nonfinite_voxels
 from ctviewer.volume import SeriesInfo, Volume
 
@@ -23,52 +24,44 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 UNSUPPORTED = "only single-channel 2D or 3D volumes are supported"
 
 
-def kind_of(path: str | Path) -> str | None:
-    """ "nifti" (any SimpleITK volume format), "image" (PNG/JPEG) or None (maybe DICOM)."""
-    name = Path(path).name.lower()
-    if name.endswith(SITK_SUFFIXES):
-        return "nifti"
-    if name.endswith(IMAGE_SUFFIXES):
-        return "image"
-    return None
-
-
 def _lps_axes(direction: np.ndarray) -> list[int]:
     """For each LPS axis, the image axis (x=0, y=1, z=2) that runs closest to it."""
     return [int(np.argmax(np.abs(direction[a, :]))) for a in range(3)]
 
 
-def describe(path: str | Path) -> SeriesInfo:
-    """Header-only SeriesInfo for a NIfTI/NRRD/MHA or PNG/JPEG file; InputError if unreadable."""
-    path = str(path)
-    kind = kind_of(path)
-    if kind == "image":
-        try:
-            with Image.open(path) as image:
-                cols, rows = image.size
-        except (OSError, UnidentifiedImageError) as error:
-            raise InputError(f"unreadable image ({error})", path) from error
-        spacing = (1.0, 1.0, 1.0)
-        n = 1
-    else:
-        check_complete(path, quick=True)
-        reader = sitk.ImageFileReader()
-        reader.SetFileName(path)
-        try:
-            reader.ReadImageInformation()
-        except RuntimeError as error:
-            raise InputError("unreadable volume file", path) from error
-        dimension = reader.GetDimension()
-        if reader.GetNumberOfComponents() != 1 or dimension not in (2, 3):
-            raise InputError(UNSUPPORTED, path)
-        check_geometry(reader.GetSpacing(), reader.GetOrigin(), reader.GetDirection(), path)
-        size = list(reader.GetSize()) + [1] * (3 - dimension)
-        step = list(reader.GetSpacing()) + [1.0] * (3 - dimension)
-        if dimension == 3:  # the axes as DICOMOrient(LPS) will order them in read_file
-            axes = _lps_axes(np.array(reader.GetDirection()).reshape(3, 3))
-            size, step = [size[a] for a in axes], [step[a] for a in axes]
-        cols, rows, n = size[:3]
-        spacing = (float(step[2]), float(step[1]), float(step[0]))
+def _describe_picture(path: str) -> SeriesInfo:
+    try:
+        with Image.open(path) as image:
+            cols, rows = image.size
+    except (OSError, UnidentifiedImageError) as error:
+        raise InputError(f"unreadable image ({error})", path) from error
+    return _series_info(path, "image", rows, cols, 1, (1.0, 1.0, 1.0))
+
+
+def _describe_volume(path: str) -> SeriesInfo:
+    check_complete(path, quick=True)
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(path)
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as error:
+        raise InputError("unreadable volume file", path) from error
+    dimension = reader.GetDimension()
+    if reader.GetNumberOfComponents() != 1 or dimension not in (2, 3):
+        raise InputError(UNSUPPORTED, path)
+    check_geometry(reader.GetSpacing(), reader.GetOrigin(), reader.GetDirection(), path)
+    size = list(reader.GetSize()) + [1] * (3 - dimension)
+    step = list(reader.GetSpacing()) + [1.0] * (3 - dimension)
+    if dimension == 3:  # the axes as DICOMOrient(LPS) will order them in read_file
+        axes = _lps_axes(np.array(reader.GetDirection()).reshape(3, 3))
+        size, step = [size[a] for a in axes], [step[a] for a in axes]
+    cols, rows, n = size[:3]
+    return _series_info(
+        path, "nifti", rows, cols, n, (float(step[2]), float(step[1]), float(step[0]))
+    )
+
+
+def _series_info(path: str, kind: str, rows: int, cols: int, n: int, spacing) -> SeriesInfo:
     if min(rows, cols, n) <= 0:
         raise InputError(f"empty image ({cols} × {rows} × {n} pixels)", path)
     return SeriesInfo(
@@ -81,15 +74,28 @@ def describe(path: str | Path) -> SeriesInfo:
         rows=int(rows),
         cols=int(cols),
         spacing=spacing,
-        kind=kind or "nifti",
+        kind=kind,
     )
+
+
+def describe(path: str | Path) -> SeriesInfo:
+    """Header-only SeriesInfo of a file a registered reader accepts; InputError if unreadable."""
+    return _reader(path).describe(str(path))
+
+
+def _reader(path: str | Path) -> readers.FileReader:
+    reader = readers.reader_for(path)
+    if reader is None:
+        raise InputError("not a file format ctviewer reads by name", path)
+    return reader
 
 
 def read_file(path: str | Path) -> Volume:
     """A NIfTI/NRRD/MHA volume (LPS, HU as stored) or a PNG/JPEG slice ([0, 1], is_hu=False)."""
-    path = str(path)
-    if kind_of(path) == "image":
-        return _read_picture(path)
+    return _reader(path).read(str(path))
+
+
+def _read_volume(path: str) -> Volume:
     check_complete(path)
     try:
         image = sitk.ReadImage(path)
@@ -163,3 +169,13 @@ def _read_picture(path: str) -> Volume:
         meta={"SeriesDescription": Path(path).name},
         spacing_known=False,  # a picture has no physical pixel size: measure in pixels
     )
+
+
+readers.register(
+    readers.FileReader(
+        "nifti", "NIfTI / NRRD / MetaImage", SITK_SUFFIXES, _describe_volume, _read_volume
+    )
+)
+readers.register(
+    readers.FileReader("image", "PNG / JPEG", IMAGE_SUFFIXES, _describe_picture, _read_picture)
+)

@@ -49,14 +49,12 @@ def reviewer_decisions(
 
 
 def stored_measurements(volume: Volume, db_path: str | Path | None = None) -> list[Measurement]:
-    """The user's measurements on this series from the store ([] without a store, or with a store
-    that keeps none yet)."""
+    """The user's measurements on this series from the store ([] without a store)."""
     store_path = Path(db_path) if db_path is not None else paths.feedback_db_path()
     if not store_path.exists():
         return []
     with FeedbackStore(store_path) as store:
-        read = getattr(store, "measurements", None)
-        return list(read(volume.item_key)) if read is not None else []
+        return store.measurements(volume.item_key)
 
 
 def export_report(

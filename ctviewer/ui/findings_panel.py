@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from ctviewer.feedback.store import Decision
+from ctviewer.viewer.model import Decisions
 from ctviewer.volume import Finding, Result
 
 FINDING_ROLE = Qt.ItemDataRole.UserRole
@@ -26,7 +27,6 @@ STATE_COLOURS = {  # not assessed is never green: grey-blue, like a pending stud
     "listed": "#a66a00",
     "clear": "#2e7d32",
 }
-Decisions = dict[int | None, Decision]  # finding id (None: the whole series) → latest decision
 
 
 def verdict_text(result: Result) -> str:

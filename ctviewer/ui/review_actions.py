@@ -1,34 +1,50 @@
 """Actions that hand a reviewed series on: PDF report, DICOM SEG + key images, and learning from
-the recorded decisions (a new model version, promoted only if it is not worse). Each runs as a
-worker job of the main window; the computation is the core's (`report`, `feedback.learn`)."""
+the recorded decisions (a new model version, promoted only if it is not worse). They act on the
+`ViewerModel` (what is shown and decided) and run as worker jobs of a `ReviewHost` (the main
+window); the computation is the core's (`report`, `feedback.learn`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from ctviewer.errors import CTViewerError
 from ctviewer.feedback import versions
+from ctviewer.ui.chrome import make_action
+from ctviewer.ui.settings import Settings
+from ctviewer.viewer import ViewerModel
 
-if TYPE_CHECKING:
-    from ctviewer.ui.main_window import MainWindow
+
+class ReviewHost(Protocol):
+    """What the actions need of the window that holds them."""
+
+    settings: Settings
+
+    def start_job(self, name: str, fn, *args, on_result, label: str | None = None): ...
+    def message(self, text: str) -> None: ...
+    def show_error(self, error: BaseException, dialog: bool = True) -> None: ...
+    def run_analysis(self) -> None: ...
 
 
 class ReviewActions(QObject):
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
-        self.export_pdf_action = window._action("Export &report (PDF)…", self.choose_pdf)
-        self.export_dicom_action = window._action(
-            "Export DICOM &SEG, key images and SR…", self.choose_dicom_dir
+    def __init__(self, parent: QWidget, model: ViewerModel, host: ReviewHost) -> None:
+        super().__init__(parent)
+        self.parent_widget, self.model, self.host = parent, model, host
+        self.export_pdf_action = make_action(parent, "Export &report (PDF)…", self.choose_pdf)
+        self.export_dicom_action = make_action(
+            parent, "Export DICOM &SEG, key images and SR…", self.choose_dicom_dir
         )
-        self.deidentify_action = window._action("De-&identify exports", lambda: None, None, True)
-        self.learn_action = window._action("&Learn from feedback", self.learn)
-        self.rollback_action = window._action("Roll &back to the previous model", self.rollback)
+        self.deidentify_action = make_action(
+            parent, "De-&identify exports", lambda: None, None, True
+        )
+        self.learn_action = make_action(parent, "&Learn from feedback", self.learn)
+        self.rollback_action = make_action(
+            parent, "Roll &back to the previous model", self.rollback
+        )
         self.outcome_box: QMessageBox | None = None
 
     def file_actions(self) -> list[QAction]:
@@ -42,9 +58,8 @@ class ReviewActions(QObject):
         return self.deidentify_action.isChecked()
 
     def _ready(self) -> bool:
-        w = self.window
-        if w.volume is None or w.result is None:
-            w.message("Run the analysis first: exports need its findings.")
+        if self.model.volume is None or self.model.result is None:
+            self.host.message("Run the analysis first: exports need its findings.")
             return False
         return True
 
@@ -53,34 +68,37 @@ class ReviewActions(QObject):
     def choose_pdf(self) -> None:
         if not self._ready():
             return
-        start = str(Path(self.window.settings.get("last_folder")) / "report.pdf")
-        path, _ = QFileDialog.getSaveFileName(self.window, "Export report", start, "PDF (*.pdf)")
+        start = str(Path(self.host.settings.get("last_folder")) / "report.pdf")
+        path, _ = QFileDialog.getSaveFileName(
+            self.parent_widget, "Export report", start, "PDF (*.pdf)"
+        )
         if path:
             self.export_pdf(path)
 
     def export_pdf(self, path: str | Path) -> None:
         """The annotated PDF (decisions, key images with this window/level, the measurements
         stored for this series) in a worker."""
-        from ctviewer.report.export import export_report, reviewer_decisions, stored_measurements
+        from ctviewer.report.export import export_report, reviewer_decisions
 
         if not self._ready():
             return
-        w = self.window
-        decisions, measurements = reviewer_decisions(w.result), stored_measurements(w.volume)
-        w._start(
+        m = self.model
+        decisions = reviewer_decisions(m.result)
+        measurements = list(m.measurements)
+        self.host.start_job(
             "export",
             lambda progress=None, cancel=None: export_report(
-                w.volume,
-                w.result,
+                m.volume,
+                m.result,
                 path,
                 decisions,
-                w.window_cw,
+                m.window,
                 self.deidentify,
                 progress=progress,
                 cancel=cancel,
                 measurements=measurements,
             ),  # fmt: skip
-            on_result=lambda outputs: w.message(f"Report written: {outputs.pdf}"),
+            on_result=lambda outputs: self.host.message(f"Report written: {outputs.pdf}"),
             label="report",
         )
 
@@ -88,7 +106,7 @@ class ReviewActions(QObject):
         if not self._ready():
             return
         folder = QFileDialog.getExistingDirectory(
-            self.window, "Export DICOM into folder", self.window.settings.get("last_folder")
+            self.parent_widget, "Export DICOM into folder", self.host.settings.get("last_folder")
         )
         if folder:
             self.export_dicom(folder)
@@ -97,26 +115,26 @@ class ReviewActions(QObject):
         """SEG, key images (none for rejected findings) and SR in a worker; the status bar says
         what was written and what was not (`DicomExport.summary`)."""
         from ctviewer.report.dicom_export import export_dicom
-        from ctviewer.report.export import reviewer_decisions, stored_measurements
+        from ctviewer.report.export import reviewer_decisions
 
         if not self._ready():
             return
-        w = self.window
-        decisions, measurements = reviewer_decisions(w.result), stored_measurements(w.volume)
-        w._start(
+        m = self.model
+        decisions, measurements = reviewer_decisions(m.result), list(m.measurements)
+        self.host.start_job(
             "export",
             lambda progress=None, cancel=None: export_dicom(
-                w.volume,
-                w.result,
+                m.volume,
+                m.result,
                 folder,
-                w.window_cw,
+                m.window,
                 self.deidentify,
                 progress,
                 cancel,
                 decisions,
                 measurements,
             ),  # fmt: skip
-            on_result=lambda done: w.message(done.summary(folder)),
+            on_result=lambda done: self.host.message(done.summary(folder)),
             label="DICOM export",
         )
 
@@ -126,12 +144,11 @@ class ReviewActions(QObject):
         """Fine-tune the active model on the decisions; promoted only if not worse."""
         from ctviewer.feedback.learn import learn_from_feedback
 
-        w = self.window
-        w._start(
+        self.host.start_job(
             "learn",
             learn_from_feedback,
-            w.store,
-            w.model_path or versions.active_model_path(),
+            self.model.store,
+            self.model.model_path or versions.active_model_path(),
             on_result=self._on_learned,
             label="learning",
         )
@@ -143,23 +160,22 @@ class ReviewActions(QObject):
 
     def rollback(self) -> None:
         try:
-            previous = versions.rollback(self.window.store)
+            previous = versions.rollback(self.model.store)
         except CTViewerError as error:
-            self.window.show_error(error)
+            self.host.show_error(error)
             return
         name = previous.version if previous is not None else "the bundled default model"
-        self.window.message(f"Active model is now {name}")
+        self.host.message(f"Active model is now {name}")
         self._reanalyse()
 
     def _reanalyse(self) -> None:
         """Analyse the open series again with the (new) active model; decisions carry over."""
-        w = self.window
-        if w.model_path is None and w.volume is not None:
-            w.run_analysis()
+        if self.model.model_path is None and self.model.volume is not None:
+            self.host.run_analysis()
 
     def _show_outcome(self, text: str) -> None:
-        self.window.message(text.splitlines()[0])
+        self.host.message(text.splitlines()[0])
         self.outcome_box = QMessageBox(
-            QMessageBox.Icon.Information, "Learn from feedback", text, parent=self.window
+            QMessageBox.Icon.Information, "Learn from feedback", text, parent=self.parent_widget
         )
         self.outcome_box.open()

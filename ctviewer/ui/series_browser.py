@@ -79,6 +79,8 @@ class SeriesBrowser(QTreeWidget):
         self.setTextElideMode(Qt.TextElideMode.ElideRight)
         self._items: dict[str, QTreeWidgetItem] = {}
         self._shown: str | None = None  # key of the series the window shows or loads
+        self._identity: list[tuple[QTreeWidgetItem, str, str]] = []  # item, text, de-identified
+        self.deidentified = False
         self.itemClicked.connect(self._on_activated)
         self.itemActivated.connect(self._on_activated)  # a double click also clicks: no reload
 
@@ -86,15 +88,18 @@ class SeriesBrowser(QTreeWidget):
         self.clear()
         self._items.clear()
         self._shown = None
-        for patient in index.patients:
+        self._identity = []
+        for number, patient in enumerate(index.patients, 1):
             name = patient.name or "(no name)"
             label = (
                 f"{name} ({patient.patient_id})" if patient.patient_id not in ("", name) else name
             )
             patient_item = QTreeWidgetItem(self, [label])
+            self._identity.append((patient_item, label, f"Patient {number}"))
             for study in patient.studies:
                 title = " ".join(t for t in (study.date, study.description) if t) or "Study"
                 study_item = QTreeWidgetItem(patient_item, [title])
+                self._identity.append((study_item, title, "Study"))
                 for series in study.series:
                     self._add_series(study_item, series)
         if index.set_aside:
@@ -104,6 +109,13 @@ class SeriesBrowser(QTreeWidget):
                 child.setData(0, REASON_ROLE, entry.reason)
                 child.setToolTip(0, f"{entry.path}: {entry.reason}")
         self.expandToDepth(2)
+        self.set_deidentified(self.deidentified)
+
+    def set_deidentified(self, on: bool) -> None:
+        """Patient and study lines without name, ID, date or description (screenshots)."""
+        self.deidentified = bool(on)
+        for item, text, anonymous in self._identity:
+            item.setText(0, anonymous if on else text)
 
     def _add_series(self, parent: QTreeWidgetItem, series: SeriesInfo) -> None:
         item = QTreeWidgetItem(parent, [series_label(series)])

@@ -22,6 +22,9 @@ DEFAULTS = {
     "reviewer": "",
     "colormap": "hot",
     "mpr": True,
+    "cine_fps": 10.0,
+    "corner_text": True,
+    "deidentified_display": False,
 }
 
 

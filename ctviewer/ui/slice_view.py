@@ -1,14 +1,17 @@
-"""One plane of a volume in a pyqtgraph ViewBox, with radiology mouse conventions (OHIF/Weasis):
-left-drag = window/level, wheel = scroll slices (Ctrl+wheel zooms), right-drag = zoom,
-middle-drag = pan. The anomaly map and the finding outlines are layers above the image."""
+"""One plane of a volume in a pyqtgraph ViewBox with radiology mouse conventions (`viewbox`):
+the image, the anomaly map and finding outlines above it, the crosshair of the other planes,
+orientation letters, on-image corner text, and (axial) the measurements. Zoom to fit, 1:1 and
+centring on a point are here; what is shown comes from the window's ViewerModel."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QImage, QTransform
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QPointF, Qt, Signal
+from PySide6.QtGui import QTransform
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from ctviewer.render import (
     DEFAULT_OPACITY,
@@ -22,84 +25,22 @@ from ctviewer.render import (
     voxel_of,
     window_bounds,
 )
+from ctviewer.ui.measure_layer import MeasureLayer
+from ctviewer.ui.viewbox import LayerItem, RadiologyViewBox
+from ctviewer.viewer.corner_text import CornerText, slice_text
 from ctviewer.volume import Result, Volume
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
-WHEEL_NOTCH = 120
 EDGE_ANCHORS = {"left": (1, 0.5), "right": (0, 0.5), "top": (0.5, 1), "bottom": (0.5, 0)}  # outside
-POSITION_AXIS = {"axial": 2, "coronal": 1, "sagittal": 0}  # LPS component along the view axis
-
-
-class RadiologyViewBox(pg.ViewBox):
-    """A ViewBox whose left drag and plain wheel are handed to the viewer instead of panning."""
-
-    windowDragged = Signal(float, float)  # screen pixels moved (dx, dy) while left-dragging
-    clicked = Signal(object)  # scene position of a left click (no drag)
-    wheelScrolled = Signal(int)  # slices to move: + towards the feet end (wheel pulled back)
-
-    def __init__(self) -> None:
-        super().__init__(lockAspect=True, invertY=True, enableMenu=False)
-        self._wheel_delta = 0
-
-    def mouseDragEvent(self, ev, axis=None) -> None:  # noqa: N802 - pyqtgraph API
-        if ev.button() != Qt.MouseButton.LeftButton:
-            super().mouseDragEvent(ev, axis)  # middle = pan, right = zoom (pyqtgraph default)
-            return
-        ev.accept()
-        delta = ev.screenPos() - ev.lastScreenPos()
-        self.windowDragged.emit(float(delta.x()), float(delta.y()))
-
-    def mouseClickEvent(self, ev) -> None:  # noqa: N802 - pyqtgraph API
-        if ev.button() == Qt.MouseButton.LeftButton:
-            ev.accept()
-            self.clicked.emit(ev.scenePos())
-
-    def wheelEvent(self, ev, axis=None) -> None:  # noqa: N802 - pyqtgraph API
-        if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            super().wheelEvent(ev, axis)
-            return
-        ev.accept()
-        # notches are 120 units; touchpads send smaller deltas, which add up to a slice
-        self._wheel_delta += ev.delta() if hasattr(ev, "delta") else ev.angleDelta().y()
-        steps = int(self._wheel_delta / WHEEL_NOTCH)
-        if steps:
-            self._wheel_delta -= steps * WHEEL_NOTCH
-            self.wheelScrolled.emit(-steps)
-
-
-class LayerItem(pg.GraphicsObject):
-    """A premultiplied ARGB32 image drawn as is: one cheap layer for map + outlines (pyqtgraph's
-    ImageItem with an alpha lookup table and item opacity costs several times more per slice)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.array: np.ndarray | None = None  # (rows, cols) uint32, kept alive for the QImage
-        self._qimage: QImage | None = None
-
-    def set_argb32(self, array: np.ndarray | None) -> None:
-        old = self.boundingRect()
-        if array is None:
-            self.array, self._qimage = None, None
-        else:
-            self.array = np.ascontiguousarray(array, dtype=np.uint32)
-            rows, cols = self.array.shape
-            self._qimage = QImage(
-                self.array.data, cols, rows, cols * 4, QImage.Format.Format_ARGB32_Premultiplied
-            )
-        if self.boundingRect() != old:
-            self.prepareGeometryChange()
-        self.update()
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
-        if self.array is None:
-            return QRectF()
-        rows, cols = self.array.shape
-        return QRectF(0, 0, cols, rows)
-
-    def paint(self, painter, *args) -> None:
-        if self._qimage is not None:
-            painter.drawImage(self.boundingRect(), self._qimage)
+FIT_PADDING = 0.07  # room for the orientation letters
+CORNERS = {
+    "top_left": (0, 0, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop),
+    "top_right": (0, 1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop),
+    "bottom_left": (1, 0, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom),
+    "bottom_right": (1, 1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom),
+}
+CORNER_STYLE = "color: #e8e8e8; background: rgba(0, 0, 0, 120); font-size: 11px; padding: 1px;"
 
 
 class SliceView(QWidget):
@@ -110,6 +51,7 @@ class SliceView(QWidget):
     cursorText = Signal(str)  # "x, y: value" under the mouse, for the status bar
     activated = Signal(str)  # the axis, when the user interacts with this view
     voxelClicked = Signal(object)  # (z, y, x) of a left click, to move the other MPR views
+    zoomChanged = Signal()
 
     def __init__(self, axis: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -123,6 +65,7 @@ class SliceView(QWidget):
         self._colormap, self._opacity = "hot", DEFAULT_OPACITY
         self._lut32 = argb32_lut(self._colormap, self._opacity)
         self.overlay_visible = True
+        self.corner_source: Callable[[SliceView], CornerText] | None = None  # set by the window
 
         self.title = QLabel(axis.capitalize())
         self.title.setObjectName("viewTitle")
@@ -146,6 +89,17 @@ class SliceView(QWidget):
         for item in self.letters.values():
             item.setZValue(3)
             self.viewbox.addItem(item, ignoreBounds=True)
+        self.measures = MeasureLayer(self.viewbox) if axis == "axial" else None
+        self.corners = {name: QLabel("") for name in CORNERS}
+        grid = QGridLayout(self.graphics.viewport())
+        grid.setContentsMargins(6, 4, 6, 4)
+        grid.setRowStretch(0, 1)
+        grid.setRowStretch(1, 1)
+        for name, (row, col, align) in CORNERS.items():
+            label = self.corners[name]
+            label.setStyleSheet(CORNER_STYLE)
+            label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+            grid.addWidget(label, row, col, align)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.position_label = QLabel("")
@@ -164,7 +118,9 @@ class SliceView(QWidget):
         self.viewbox.windowDragged.connect(self._on_window_drag)
         self.viewbox.wheelScrolled.connect(self._on_wheel)
         self.viewbox.clicked.connect(self._on_click)
+        self.viewbox.sigRangeChanged.connect(self._on_range)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.graphics.installEventFilter(self)
         self.setEnabled(False)
 
     # -- data ---------------------------------------------------------------------------------
@@ -186,9 +142,17 @@ class SliceView(QWidget):
         self.slider.blockSignals(False)
         self.setEnabled(True)
         self._place_letters(volume, row_mm, col_mm)
+        rows, cols = plane(volume, volume.array, self.axis, 0).shape
+        extent = max(rows * row_mm, cols * col_mm)
+        self.viewbox.setLimits(
+            minXRange=4 * col_mm, maxXRange=8 * extent, minYRange=4 * row_mm, maxYRange=8 * extent
+        )
+        if self.measures is not None:
+            self.measures.spacing = (row_mm, col_mm)
+            self.measures.spacing_known = volume.spacing_known
         self.index = -1
         self.set_index(self.n_positions // 2)
-        self.viewbox.autoRange(padding=0.07)  # room for the orientation letters
+        self.zoom_fit()
 
     def _place_letters(self, volume: Volume, row_mm: float, col_mm: float) -> None:
         """Orientation letters at the middle of each image edge (in mm scene units)."""
@@ -220,6 +184,7 @@ class SliceView(QWidget):
     def set_window(self, window: tuple[float, float]) -> None:
         self._levels = window_bounds(window)
         self.image_item.setLevels(self._levels)
+        self.refresh_corners()
 
     def set_overlay_visible(self, visible: bool) -> None:
         self.overlay_visible = visible
@@ -247,6 +212,8 @@ class SliceView(QWidget):
         self.slider.setValue(index)
         self.slider.blockSignals(False)
         self._draw()
+        if self.measures is not None:
+            self.measures.show_slice(index)
         self.indexChanged.emit(index)
 
     def step(self, delta: int) -> None:
@@ -261,7 +228,8 @@ class SliceView(QWidget):
         self._plane = plane(volume, volume.array, self.axis, self.index)
         self.image_item.setImage(self._plane, autoLevels=False, levels=self._levels)
         self._draw_overlay()
-        self.position_label.setText(self._position_text())
+        self.position_label.setText(slice_text(volume, self.axis, self.index))
+        self.refresh_corners()
 
     def _draw_overlay(self) -> None:
         """Map + outlines of the current plane; skipped while hidden (redrawn when shown)."""
@@ -273,17 +241,64 @@ class SliceView(QWidget):
             overlay_argb32(values, labels, self._overlay_levels, self._lut32)
         )
 
-    def _position_text(self) -> str:
-        volume = self.volume
-        assert volume is not None
-        z, y, x = (s / 2 for s in volume.shape)
-        voxel = {"axial": (self.index, y, x), "coronal": (z, self.index, x)}.get(
-            self.axis, (z, y, self.index)
+    def refresh_corners(self) -> None:
+        """The corner text from `corner_source` (empty when there is none)."""
+        text = self.corner_source(self) if self.corner_source and self.volume else None
+        for name, label in self.corners.items():
+            value = getattr(text, name) if text is not None else ""
+            if label.text() != value:
+                label.setText(value)
+
+    def set_corners_visible(self, visible: bool) -> None:
+        for label in self.corners.values():
+            label.setVisible(visible)
+
+    # -- zoom and pan ---------------------------------------------------------------------------
+
+    def zoom(self) -> float:
+        """Screen pixels per image pixel (1.0 is 1:1)."""
+        if self.volume is None:
+            return 1.0
+        (x0, x1), _ = self.viewbox.viewRange()
+        col_mm = plane_spacing(self.volume, self.axis)[1]
+        return self.viewbox.width() * col_mm / max(x1 - x0, 1e-9)
+
+    def zoom_fit(self) -> None:
+        self.viewbox.autoRange(padding=FIT_PADDING)
+
+    def zoom_1to1(self) -> None:
+        """One screen pixel per image pixel, about the centre of the view."""
+        if self.volume is None:
+            return
+        row_mm, col_mm = plane_spacing(self.volume, self.axis)
+        centre = self.viewbox.viewRect().center()
+        half_w, half_h = self.viewbox.width() * col_mm / 2, self.viewbox.height() * row_mm / 2
+        self.viewbox.setRange(
+            xRange=(centre.x() - half_w, centre.x() + half_w),
+            yRange=(centre.y() - half_h, centre.y() + half_h),
+            padding=0,
         )
-        position = volume.index_to_mm(*voxel)[POSITION_AXIS[self.axis]]
-        return f"{self.index + 1}/{self.n_positions}  {position:.1f} mm"
+
+    def centre_on(self, pixel: tuple[int, int]) -> None:
+        """Pan (zoom unchanged) so that plane pixel (row, col) is in the middle of the view."""
+        if self.volume is None:
+            return
+        row_mm, col_mm = plane_spacing(self.volume, self.axis)
+        centre = self.viewbox.viewRect().center()
+        self.viewbox.translateBy(
+            x=(pixel[1] + 0.5) * col_mm - centre.x(), y=(pixel[0] + 0.5) * row_mm - centre.y()
+        )
+
+    def _on_range(self, *_args) -> None:
+        self.refresh_corners()
+        self.zoomChanged.emit()
 
     # -- interaction --------------------------------------------------------------------------
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+        if watched is self.graphics and event.type() == QEvent.Type.FocusIn:
+            self.activated.emit(self.axis)  # keys act on the view that has the focus
+        return False
 
     def _on_window_drag(self, dx: float, dy: float) -> None:
         self.activated.emit(self.axis)
