@@ -109,7 +109,7 @@ def _read_volume(path: str) -> Volume:
     image = sitk.DICOMOrient(image, "LPS")
     array = sitk.GetArrayFromImage(image).astype(np.float32)
     check_values(array, path)
-    if kind_of(path) == "nifti" and path.lower().endswith((".nii", ".nii.gz")):
+    if path.lower().endswith((".nii", ".nii.gz")):
         bad = nifti_nonfinite_voxels(path)
         if bad:
             raise InputError(f"{bad} of {array.size} voxels are NaN or infinite", path)
