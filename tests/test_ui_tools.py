@@ -214,6 +214,7 @@ def test_length_and_roi_drawn_with_the_mouse(qtbot, window: MainWindow) -> None:
     assert kept[0].values["length"] == pytest.approx(length.values["length"])
     # another session of the same series shows them again, on their slice
     other = MainWindow()
+    other.auto_run_action.setChecked(False)
     qtbot.addWidget(other)
     other._on_volume(make_volume())
     assert other.measurements.tree.topLevelItemCount() == 2
@@ -312,3 +313,14 @@ def test_oblique_mpr_turns_with_the_mouse(qtbot, window: MainWindow) -> None:
     assert window.model.position[0] == z + 1
     key(qtbot, axial.graphics, "M")  # MPR off: the oblique view goes too
     assert not oblique.isVisible() and not window.acts["oblique"].isChecked()
+
+
+def test_dragging_a_crosshair_line_moves_its_plane(qtbot, window: MainWindow) -> None:
+    axial = window.views["axial"]
+    vertical = axial.crosshair[1]  # where the sagittal plane cuts the axial view
+    start = viewport_pos(axial, vertical.value(), 10.0)
+    drag(qtbot, axial, start, start + QPoint(80, 0))
+    sagittal = window.views["sagittal"]
+    assert sagittal.index > 64 and window.model.position[2] == sagittal.index
+    assert vertical.value() == pytest.approx((sagittal.index + 0.5) * SPACING[2])
+    assert window.window_cw == (150.0, 200.0)  # a line drag is not window/level

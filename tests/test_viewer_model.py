@@ -152,3 +152,16 @@ def test_navigation_clips_and_cine_wraps(study: Path) -> None:
     assert model.window[1] > 1.0
     model.close()
     assert model.volume is None and model.measurements == []
+
+
+def test_the_viewer_package_imports_neither_qt_nor_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ctviewer.viewer, ctviewer.viewer.corner_text, ctviewer.viewer.oblique, "
+        "ctviewer.viewer.bindings; "
+        "print([m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'torch'))])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -1,16 +1,16 @@
 """The main window's menus, toolbar, status bar and shortcuts, bound from `viewer.bindings.KEYS`
 (the same table Help → Keyboard and mouse shows): each binding's action names a command of the
-window (`MainWindow.commands()`), so a key cannot be bound without being documented."""
+window (`MainWindow.commands()`), so a key cannot be bound without being documented. The window
+passes itself in; this module does not import it."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QLabel,
+    QMainWindow,
     QProgressBar,
     QPushButton,
     QSlider,
@@ -21,9 +21,6 @@ from PySide6.QtWidgets import (
 from ctviewer.render import COLORMAPS
 from ctviewer.ui.settings import DEVICES
 from ctviewer.viewer.bindings import KEYS, key_binding
-
-if TYPE_CHECKING:  # typing only: the window imports this module, not the other way round
-    from ctviewer.ui.main_window import MainWindow
 
 VIEW_AREA_KEYS = (  # keys of the viewing area, not of text boxes; cine last (it has an action)
     "previous_slice",
@@ -70,7 +67,7 @@ def make_action(
     return action
 
 
-def build_actions(w: MainWindow) -> dict[str, QAction]:
+def build_actions(w: QMainWindow) -> dict[str, QAction]:
     """A QAction per window-wide binding (menus show its first key); view-area keys become
     shortcuts of the viewing area (`bind_view_keys`)."""
     commands = w.commands()
@@ -91,7 +88,7 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
     return actions
 
 
-def bind_view_keys(w: MainWindow, area) -> None:
+def bind_view_keys(w: QMainWindow, area) -> None:
     """Slice keys and cine act wherever the focus is in the viewing area (views, score plot)."""
     commands = w.commands()
     for name in VIEW_AREA_KEYS:
@@ -101,7 +98,7 @@ def bind_view_keys(w: MainWindow, area) -> None:
             shortcut.activated.connect(commands[name])
 
 
-def build_menus(w: MainWindow) -> None:
+def build_menus(w: QMainWindow) -> None:
     a = w.acts
     menu = w.menuBar().addMenu("&File")
     menu.addAction(a["open_folder"])
@@ -157,7 +154,7 @@ def build_menus(w: MainWindow) -> None:
     help_menu.addAction(make_action(w, "&About", w.about))
 
 
-def build_toolbar(w: MainWindow) -> None:
+def build_toolbar(w: QMainWindow) -> None:
     a = w.acts
     bar = w.toolbar = w.addToolBar("Main")
     bar.setObjectName("mainToolbar")
@@ -199,7 +196,7 @@ def build_toolbar(w: MainWindow) -> None:
     bar.addWidget(w.opacity_slider)
 
 
-def build_status_bar(w: MainWindow) -> None:
+def build_status_bar(w: QMainWindow) -> None:
     bar = w.statusBar()
     w.cursor_label = QLabel("")
     w.window_label = QLabel("")

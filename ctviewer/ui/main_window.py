@@ -175,6 +175,7 @@ class MainWindow(StudyOpening, WindowDisplay, QMainWindow):
             view.cursorText.connect(self.cursor_label.setText)
             view.activated.connect(self._set_active_axis)
             view.voxelClicked.connect(m.set_position)
+            view.crosshairDragged.connect(m.set_position)
             view.indexChanged.connect(lambda i, a=view.axis: m.set_index(a, i))
             view.corner_source = self._corner_text
         self.plot.sliceClicked.connect(lambda i: m.set_index("axial", i))

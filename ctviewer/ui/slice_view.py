@@ -51,6 +51,7 @@ class SliceView(QWidget):
     cursorText = Signal(str)  # "x, y: value" under the mouse, for the status bar
     activated = Signal(str)  # the axis, when the user interacts with this view
     voxelClicked = Signal(object)  # (z, y, x) of a left click, to move the other MPR views
+    crosshairDragged = Signal(object)  # (z, y, x) where a dragged crosshair line now crosses
     zoomChanged = Signal()
 
     def __init__(self, axis: str, parent: QWidget | None = None) -> None:
@@ -65,6 +66,7 @@ class SliceView(QWidget):
         self._colormap, self._opacity = "hot", DEFAULT_OPACITY
         self._lut32 = argb32_lut(self._colormap, self._opacity)
         self.overlay_visible = True
+        self._crosshair: tuple[int, int] | None = None  # the pixel the lines go through
         self.corner_source: Callable[[SliceView], CornerText] | None = None  # set by the window
 
         self.title = QLabel(axis.capitalize())
@@ -79,8 +81,12 @@ class SliceView(QWidget):
             item.setZValue(z)
             self.viewbox.addItem(item)
         pen = pg.mkPen("#3498dbaa", width=1, style=Qt.PenStyle.DashLine)
-        self.crosshair = (pg.InfiniteLine(angle=0, pen=pen), pg.InfiniteLine(angle=90, pen=pen))
+        hover = pg.mkPen("#3498db", width=2)
+        self.crosshair = tuple(pg.InfiniteLine(angle=a, pen=pen, movable=True, hoverPen=hover)
+                               for a in (0, 90))  # fmt: skip
         for line in self.crosshair:
+            line.sigDragged.connect(self._on_crosshair_dragged)
+            line.sigPositionChangeFinished.connect(lambda _l: self.set_crosshair(self._crosshair))
             line.setZValue(2)
             line.setVisible(False)
             self.viewbox.addItem(line, ignoreBounds=True)
@@ -174,6 +180,7 @@ class SliceView(QWidget):
 
     def set_crosshair(self, pixel: tuple[int, int] | None) -> None:
         """Dashed lines through the centre of pixel (row, col) — where the other planes cut."""
+        self._crosshair = pixel
         for line in self.crosshair:
             line.setVisible(pixel is not None)
         if pixel is not None and self.volume is not None:
@@ -322,6 +329,17 @@ class SliceView(QWidget):
         pixel = self._pixel_at(scene_pos)
         if pixel is not None and self.volume is not None:
             self.voxelClicked.emit(voxel_of(self.volume, self.axis, self.index, *pixel))
+
+    def _on_crosshair_dragged(self, _line) -> None:
+        """A crosshair line dragged: the plane it stands for follows (linked crosshair)."""
+        if self.volume is None or self._plane is None:
+            return
+        row_mm, col_mm = plane_spacing(self.volume, self.axis)
+        rows, cols = self._plane.shape
+        row = int(np.clip(self.crosshair[0].value() // row_mm, 0, rows - 1))
+        col = int(np.clip(self.crosshair[1].value() // col_mm, 0, cols - 1))
+        self.activated.emit(self.axis)
+        self.crosshairDragged.emit(voxel_of(self.volume, self.axis, self.index, row, col))
 
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
         pixel = self._pixel_at(scene_pos)

@@ -73,6 +73,7 @@ MOUSE = (
     MouseBinding("draw", "left", "", "Left drag with a measuring tool on: draw it"),
     MouseBinding("edit", "left", "", "Drag a measurement's handle: edit it"),
     MouseBinding("locate", "left", "", "Left click: the other planes go through that point"),
+    MouseBinding("locate", "left", "", "Drag a crosshair line: its plane follows (MPR)"),
     MouseBinding("pan", "left", "Shift", "Shift + left drag: pan"),
     MouseBinding("pan", "middle", "", "Middle drag: pan"),
     MouseBinding("zoom", "right", "", "Right drag: zoom (up = in)"),
