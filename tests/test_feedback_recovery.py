@@ -190,3 +190,38 @@ def test_cli_store_backups_lists_them(capsys: pytest.CaptureFixture[str]) -> Non
     assert "by-hand" in capsys.readouterr().out
     assert cli_main(["store", "restore", "no-such-backup.sqlite"]) == 1
     assert "no such backup" in capsys.readouterr().err
+
+
+def test_restore_keeps_measurements_from_the_backup_and_the_damaged_file() -> None:
+    from ctviewer.measurement import Measurement
+
+    db = paths.feedback_db_path()
+    before = Measurement("length", 0, ((1, 1), (5, 5)), label="before the backup")
+    after = Measurement("ellipse", 2, ((3, 3), (9, 12)), label="after the backup")
+    with FeedbackStore() as store:
+        store.save_measurement("1.2.3", before)
+        store.backup("test")
+        store.save_measurement("1.2.3", after)
+    data = bytearray(db.read_bytes())
+    data[:100] = b"garbage!" * 12 + b"junk"
+    db.write_bytes(bytes(data))
+    assert cli_main(["store", "restore"]) == 0
+    with FeedbackStore() as store:
+        kept = store.measurements("1.2.3")
+    assert [m.label for m in kept] == ["before the backup", "after the backup"]
+    assert kept[1] == after
+
+
+def test_restore_from_a_backup_older_than_measurements() -> None:
+    db = paths.feedback_db_path()
+    with FeedbackStore() as store:
+        record(store, 1, 3)
+        store.backup("test")
+    backup = sorted(db.parent.glob("backups/*test*"))[-1]
+    with contextlib.closing(sqlite3.connect(backup)) as conn:  # as schema 1 wrote it
+        conn.execute("DROP TABLE measurements")
+        conn.execute("PRAGMA user_version=1")
+        conn.commit()
+    db.write_bytes(b"not a database at all" * 100)
+    assert cli_main(["store", "restore", str(backup)]) == 0
+    assert len(restored_decisions()) == 3

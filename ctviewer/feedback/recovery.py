@@ -33,7 +33,8 @@ from ctviewer.feedback import backups, salvage, versions
 from ctviewer.feedback.store import _SCHEMA, SCHEMA_VERSION, FeedbackStore
 
 _SIDE_FILES = ("-wal", "-shm")
-TABLES = ("model_versions", "decisions", "promotions")  # the order rows are merged in (FKs)
+# the order rows are merged in (foreign keys first)
+TABLES = ("model_versions", "decisions", "promotions", "measurements")
 _SEQUENCE_COLUMNS = [  # SQLite's own table of AUTOINCREMENT counters, typed for salvage
     salvage.Column("name", "TEXT", True, False),
     salvage.Column("seq", "INTEGER", True, False),
@@ -189,6 +190,7 @@ def _start_from(conn: sqlite3.Connection, backup: Path | None) -> None:
         return
     with closing(sqlite3.connect(f"file:{backup}?mode=ro", uri=True)) as source:
         source.backup(conn)
+    conn.executescript(_SCHEMA)  # a backup of an older schema gains the tables it lacks
 
 
 def _count(conn: sqlite3.Connection, table: str) -> int:
@@ -236,7 +238,11 @@ def _merge(
     return added
 
 
-_MERGE_KEYS = {"model_versions": ["version"], "promotions": ["version", "time_utc"]}
+_MERGE_KEYS = {
+    "model_versions": ["version"],
+    "promotions": ["version", "time_utc"],
+    "measurements": ["id"],  # the backup's copy of an edited measurement stays; never twice
+}
 
 
 def _keep_counters(conn: sqlite3.Connection, counters: list[dict]) -> None:
