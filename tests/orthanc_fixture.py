@@ -1,0 +1,197 @@
+"""A real Orthanc PACS for the PACS tests and the PACS benchmark (pytest plugin, see conftest).
+
+`OrthancServer` starts the Debian `Orthanc` binary on 127.0.0.1 with free HTTP and DICOM ports,
+a temp storage folder, HTTP basic authentication, its DICOMweb plugin and our AE registered as a
+C-MOVE destination; `upload` loads files through its REST API. Tests skip with the install
+command where the binary or the plugin is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+ORTHANC_BINARY = "Orthanc"
+DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+INSTALL_HINT = "apt-get install -y orthanc orthanc-dicomweb"
+ORTHANC_AET = "ORTHANC"
+OUR_AET = "CTVIEWER"
+USER, PASSWORD = "pacsuser", "pacs-test-secret"
+CQ500 = "cq500_head_jpegls_tilt"
+SUBSET = 12  # instances of the CQ500 study most tests load (the whole study: 238 + 1 stray)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def orthanc_missing() -> str:
+    """Why Orthanc cannot run here ("" when it can)."""
+    if shutil.which(ORTHANC_BINARY) is None or not DICOMWEB_PLUGIN.is_file():
+        return f"Orthanc with its DICOMweb plugin is not installed ({INSTALL_HINT})"
+    return ""
+
+
+@dataclass
+class OrthancServer:
+    """One Orthanc process; use as a context manager."""
+
+    root: Path
+    http_port: int = field(default_factory=free_port)
+    dicom_port: int = field(default_factory=free_port)
+    scp_port: int = field(default_factory=free_port)  # our storage SCP, the C-MOVE destination
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def dicomweb_url(self) -> str:
+        return f"{self.url}/dicom-web"
+
+    @property
+    def dimse_url(self) -> str:
+        return f"dicom://{ORTHANC_AET}@127.0.0.1:{self.dicom_port}"
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return (USER, PASSWORD)
+
+    def config(self) -> dict:
+        storage = self.root / "storage"
+        return {
+            "Name": "ctviewer-test",
+            "StorageDirectory": str(storage),
+            "IndexDirectory": str(storage),
+            "StorageCompression": False,
+            "HttpPort": self.http_port,
+            "DicomPort": self.dicom_port,
+            "DicomAet": ORTHANC_AET,
+            "RemoteAccessAllowed": False,
+            "AuthenticationEnabled": True,
+            "RegisteredUsers": {USER: PASSWORD},
+            "DicomCheckCalledAet": True,
+            "DicomAlwaysAllowEcho": True,
+            "DicomAlwaysAllowStore": True,
+            "DicomModalities": {
+                OUR_AET: {
+                    "AET": OUR_AET,
+                    "Host": "127.0.0.1",
+                    "Port": self.scp_port,
+                    "AllowFind": True,
+                    "AllowGet": True,
+                    "AllowMove": True,
+                    "AllowStore": True,
+                }
+            },
+            "DicomAssociationCloseDelay": 0,
+            "HttpThreadsCount": 8,
+            "StableAge": 1,
+            "Plugins": [str(DICOMWEB_PLUGIN)],
+            "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": False},
+        }
+
+    def __enter__(self) -> OrthancServer:
+        self.root.mkdir(parents=True, exist_ok=True)
+        config = self.root / "orthanc.json"
+        config.write_text(json.dumps(self.config(), indent=2))
+        log = (self.root / "orthanc.log").open("w")
+        self.process = subprocess.Popen(
+            [ORTHANC_BINARY, str(config)], stdout=log, stderr=subprocess.STDOUT, cwd=self.root
+        )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                break
+            try:
+                if requests.get(f"{self.url}/system", auth=self.auth, timeout=1).ok:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        self.__exit__()
+        tail = (self.root / "orthanc.log").read_text()[-2000:]
+        raise RuntimeError(f"Orthanc did not start:\n{tail}")
+
+    def __exit__(self, *exc_info) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def upload(self, files: Iterable[Path]) -> int:
+        """POST each file to `/instances`; the number stored."""
+        count = 0
+        with requests.Session() as session:
+            session.auth = self.auth
+            for path in files:
+                reply = session.post(f"{self.url}/instances", data=path.read_bytes(), timeout=30)
+                reply.raise_for_status()
+                count += 1
+        return count
+
+    def rest(self, path: str):
+        reply = requests.get(f"{self.url}{path}", auth=self.auth, timeout=30)
+        reply.raise_for_status()
+        return reply.json()
+
+    def study_orthanc_id(self, study_uid: str) -> str:
+        """Orthanc's own id of a study (for its REST API, e.g. the archive download)."""
+        reply = requests.post(
+            f"{self.url}/tools/lookup", data=study_uid, auth=self.auth, timeout=30
+        )
+        reply.raise_for_status()
+        return next(item["ID"] for item in reply.json() if item["Type"] == "Study")
+
+
+def cq500_files(shared_data: Path) -> list[Path]:
+    folder = shared_data / "dicom" / CQ500
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is absent")
+    return sorted(folder.glob("*.dcm"))
+
+
+def _server(tmp_path_factory: pytest.TempPathFactory, name: str) -> OrthancServer:
+    reason = orthanc_missing()
+    if reason:
+        pytest.skip(reason)
+    return OrthancServer(tmp_path_factory.mktemp(name))
+
+
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[OrthancServer]:
+    """Orthanc holding the stray CQ500-CT-1 slice and the first `SUBSET` slices of CQ500-CT-0."""
+    files = cq500_files(shared_data)
+    with _server(tmp_path_factory, "orthanc") as server:
+        server.upload(files[: SUBSET + 1])  # CT000000 is the stray slice of the other patient
+        yield server
+
+
+@pytest.fixture(scope="module")
+def orthanc_full(
+    tmp_path_factory: pytest.TempPathFactory, shared_data: Path
+) -> Iterator[OrthancServer]:
+    """Orthanc holding the whole CQ500 folder (239 instances, two studies)."""
+    files = cq500_files(shared_data)
+    with _server(tmp_path_factory, "orthanc_full") as server:
+        server.upload(files)
+        yield server
