@@ -17,8 +17,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import keyring
 import pytest
 import requests
+from keyring.backend import KeyringBackend
 
 ORTHANC_BINARY = "Orthanc"
 DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
@@ -28,6 +30,7 @@ OUR_AET = "CTVIEWER"
 USER, PASSWORD = "pacsuser", "pacs-test-secret"
 CQ500 = "cq500_head_jpegls_tilt"
 SUBSET = 12  # instances of the CQ500 study most tests load (the whole study: 238 + 1 stray)
+PHANTOM_NAME, PHANTOM_ID = "DOE^JANE", "PID-778899"
 
 
 def free_port() -> int:
@@ -177,12 +180,75 @@ def _server(tmp_path_factory: pytest.TempPathFactory, name: str) -> OrthancServe
     return OrthancServer(tmp_path_factory.mktemp(name))
 
 
+class MemoryKeyring(KeyringBackend):
+    """keyring's own extension point: secrets in a dict, for tests (no OS keyring needed)."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.secrets.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.secrets[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.secrets.pop((service, username), None)
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@dataclass
+class PacsSetup:
+    """A test's `pacs.ini`: node `web` (DICOMweb, basic auth, password in the keyring), `dimse`
+    (C-GET) and `move` (C-MOVE to our SCP on the port Orthanc knows)."""
+
+    server: OrthancServer
+    config: object  # ctviewer.pacs.config.PacsConfig
+
+
+@pytest.fixture
+def pacs(orthanc: OrthancServer, memory_keyring: MemoryKeyring) -> PacsSetup:
+    from ctviewer.pacs.config import LocalAE, PacsConfig
+    from ctviewer.pacs.credentials import store_secret
+
+    config = PacsConfig()
+    config.set_local(LocalAE(ae_title=OUR_AET, scp_port=orthanc.scp_port))
+    config.add("web", orthanc.dicomweb_url, user=USER)
+    store_secret("web", PASSWORD)
+    config.add("dimse", orthanc.dimse_url)
+    config.add("move", orthanc.dimse_url, retrieve="move")
+    return PacsSetup(orthanc, config)
+
+
+def write_phantom_study(folder: Path, patient_id: str = PHANTOM_ID, seed: int = 5) -> list[Path]:
+    """A small phantom CT series with one lesion and a synthetic patient (date, accession); the
+    seed makes its UIDs."""
+    from ctviewer.synth.phantom import Lesion, make_phantom, write_dicom_series
+
+    phantom = make_phantom((16, 64, 64), lesions=[Lesion("nodule", 10.0)], seed=seed)
+    return write_dicom_series(phantom, folder, patient_name=PHANTOM_NAME, patient_id=patient_id)
+
+
 @pytest.fixture(scope="session")
 def orthanc(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[OrthancServer]:
-    """Orthanc holding the stray CQ500-CT-1 slice and the first `SUBSET` slices of CQ500-CT-0."""
+    """Orthanc holding the stray CQ500-CT-1 slice, the first `SUBSET` slices of CQ500-CT-0 and
+    a 16-slice phantom study of DOE^JANE."""
     files = cq500_files(shared_data)
+    phantom = write_phantom_study(tmp_path_factory.mktemp("phantom_study"))
     with _server(tmp_path_factory, "orthanc") as server:
         server.upload(files[: SUBSET + 1])  # CT000000 is the stray slice of the other patient
+        server.upload(phantom)
         yield server
 
 

@@ -28,6 +28,7 @@ from ctviewer.pacs.records import (
 from ctviewer.progress import CancelFlag, check_cancel
 
 AS_STORED = (("application/dicom", "*"),)  # any transfer syntax: what the PACS holds
+PAGE = 500  # QIDO-RS results asked for at a time
 STORE_BATCH = 16  # instances per STOW-RS request
 
 
@@ -55,13 +56,31 @@ def http_errors(node: Node) -> Iterator[None]:
         raise PacsError(f"{node.name}: request failed ({type(error).__name__})") from None
 
 
+def _pages(search: Callable[..., list[dict]], **kwargs) -> list[Dataset]:
+    """Every result of a QIDO-RS search, page by page. We page ourselves, not with
+    dicomweb-client's `get_remaining`: a server that ignores `offset` for some keys (Orthanc with
+    ModalitiesInStudy) would make that loop forever; a page with nothing new ends ours."""
+    found: dict[str, Dataset] = {}
+    while True:
+        page = [Dataset.from_json(item) for item in search(offset=len(found), limit=PAGE, **kwargs)]
+        new = {_key(ds): ds for ds in page if _key(ds) not in found}
+        found.update(new)
+        if len(page) < PAGE or not new:
+            return list(found.values())
+
+
+def _key(ds: Dataset) -> str:
+    return str(ds.get("SeriesInstanceUID") or ds.get("StudyInstanceUID") or id(ds))
+
+
 class _Session(requests.Session):
-    """dicomweb-client sends a QIDO wildcard `*` percent-encoded (`%2A`); some servers (Orthanc's
-    DICOMweb plugin 1.7) then match it literally. `*` is legal in a query as it is."""
+    """dicomweb-client percent-encodes the QIDO wildcards `*` and `?`; some servers (Orthanc's
+    DICOMweb plugin 1.7) then match them literally. Both are legal in a query as they are."""
 
     def send(self, request: requests.PreparedRequest, **kwargs) -> requests.Response:
-        if request.url and "%2A" in request.url:
-            request.url = request.url.replace("%2A", "*")
+        if request.url and "?" in request.url:
+            path, query = request.url.split("?", 1)
+            request.url = f"{path}?{query.replace('%2A', '*').replace('%3F', '?')}"
         return super().send(request, **kwargs)
 
 
@@ -91,17 +110,21 @@ class DicomwebPacs:
 
     def find_studies(self, query: StudyQuery) -> list[StudyRecord]:
         with http_errors(self.node):
-            found = self.client.search_for_studies(
-                search_filters=query.keys(), fields=list(STUDY_FIELDS), get_remaining=True
+            found = _pages(
+                self.client.search_for_studies,
+                search_filters=query.keys(),
+                fields=list(STUDY_FIELDS),
             )
-        return [study_record(Dataset.from_json(item)) for item in found]
+        return [study_record(ds) for ds in found]
 
     def find_series(self, study_uid: str) -> list[SeriesRecord]:
         with http_errors(self.node):
-            found = self.client.search_for_series(
-                study_instance_uid=study_uid, fields=list(SERIES_FIELDS), get_remaining=True
+            found = _pages(
+                self.client.search_for_series,
+                study_instance_uid=study_uid,
+                fields=list(SERIES_FIELDS),
             )
-        return [series_record(Dataset.from_json(item)) for item in found]
+        return [series_record(ds) for ds in found]
 
     def fetch_series(
         self,

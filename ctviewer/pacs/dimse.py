@@ -107,18 +107,20 @@ class DimsePacs:
         self, ae: AE, roles: list | None = None, handlers: list | None = None
     ) -> Iterator[Association]:
         node = self.node
+        connected: list[bool] = []
+        handlers = [*(handlers or []), (evt.EVT_CONN_OPEN, lambda _: connected.append(True))]
         assoc = ae.associate(
             node.host, node.port, ae_title=node.called_aet, ext_neg=roles, evt_handlers=handlers
         )
         if not assoc.is_established:
+            if not connected:
+                raise PacsError(f"{node.name}: cannot connect to {node.host}:{node.port}")
             if assoc.is_rejected:
                 raise PacsError(
                     f"{node.name}: association rejected (does the PACS know our AE title "
                     f"{self.local.ae_title!r} and is {node.called_aet!r} its own?)"
                 )
-            if assoc.is_aborted:
-                raise PacsError(f"{node.name}: association aborted by the PACS")
-            raise PacsError(f"{node.name}: cannot connect to {node.host}:{node.port}")
+            raise PacsError(f"{node.name}: the PACS aborted the association")
         try:
             yield assoc
         finally:

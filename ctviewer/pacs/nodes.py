@@ -81,7 +81,10 @@ def parse_node_url(url: str, name: str | None = None, **options) -> Node:
             f"{text!r} is not a PACS URL (expected http(s)://host:port/dicom-web "
             "or dicom://AET@host:port)"
         )
-    node = replace(node, **{k: v for k, v in options.items() if v not in (None, "")})
+    given = {k: v for k, v in options.items() if v not in (None, "")}
+    if given.get("user") and "auth" not in given:
+        given["auth"] = "basic"  # a user without a word on auth means HTTP basic
+    node = replace(node, **given)
     if node.auth not in AUTH_KINDS:
         raise PacsError(f"{node.name}: auth must be one of {', '.join(AUTH_KINDS)}")
     if node.retrieve not in RETRIEVE_KINDS:

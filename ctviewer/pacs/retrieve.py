@@ -32,6 +32,9 @@ from ctviewer.pacs.records import SeriesRecord, StudyQuery, StudyRecord, sort_se
 from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report
 
 log = logging.getLogger(__name__)
+# Their debug and info lines carry query URLs (a patient's name), headers (a bearer token) and UIDs.
+for _library in ("dicomweb_client", "pynetdicom", "urllib3"):
+    logging.getLogger(_library).setLevel(logging.WARNING)
 _UID = re.compile(r"^[0-9.]{1,64}$")
 SERIES_DONE = ".complete-"  # cache only: `<study>/.complete-<SeriesInstanceUID>`
 
