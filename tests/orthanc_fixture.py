@@ -217,27 +217,58 @@ class PacsSetup:
     config: object  # ctviewer.pacs.config.PacsConfig
 
 
-@pytest.fixture
-def pacs(orthanc: OrthancServer, memory_keyring: MemoryKeyring) -> PacsSetup:
+def configure_nodes(server: OrthancServer):
+    """This CTVIEWER_HOME's `pacs.ini` for `server` (see `PacsSetup`); the keyring must be
+    a test one."""
     from ctviewer.pacs.config import LocalAE, PacsConfig
     from ctviewer.pacs.credentials import store_secret
 
     config = PacsConfig()
-    config.set_local(LocalAE(ae_title=OUR_AET, scp_port=orthanc.scp_port))
-    config.add("web", orthanc.dicomweb_url, user=USER)
+    config.set_local(LocalAE(ae_title=OUR_AET, scp_port=server.scp_port))
+    config.add("web", server.dicomweb_url, user=USER)
     store_secret("web", PASSWORD)
-    config.add("dimse", orthanc.dimse_url)
-    config.add("move", orthanc.dimse_url, retrieve="move")
-    return PacsSetup(orthanc, config)
+    config.add("dimse", server.dimse_url)
+    config.add("move", server.dimse_url, retrieve="move")
+    return config
 
 
-def write_phantom_study(folder: Path, patient_id: str = PHANTOM_ID, seed: int = 5) -> list[Path]:
+@pytest.fixture
+def pacs(orthanc: OrthancServer, memory_keyring: MemoryKeyring) -> PacsSetup:
+    return PacsSetup(orthanc, configure_nodes(orthanc))
+
+
+def export_results(series: Path, out: Path):
+    """Our exports of a phantom series (SEG + key images), from a result whose map lights up
+    its bright nodule (no model needed): `report.dicom_export.DicomExport`."""
+    from scipy import ndimage
+
+    from ctviewer.anomaly.segment import segment
+    from ctviewer.io import load_volume
+    from ctviewer.report.dicom_export import export_dicom
+    from ctviewer.volume import ModelInfo, Result
+
+    volume = load_volume(series)
+    amap = ndimage.gaussian_filter((volume.array > 0).astype("float32"), 1.0)
+    labels, findings = segment(amap, volume, threshold=0.5)
+    scores = amap.reshape(volume.n_slices, -1).mean(axis=1)
+    model = ModelInfo("ctviewer-ae", "test-1", threshold=0.01)
+    result = Result(
+        volume.source, volume.series_uid, model, 1.0, 0.01, True, scores, amap, labels, findings
+    )
+    exported = export_dicom(volume, result, out)
+    assert exported.segmentation is not None and exported.key_images
+    return exported
+
+
+def write_phantom_study(
+    folder: Path, patient_id: str = PHANTOM_ID, seed: int = 5, name: str = PHANTOM_NAME
+) -> list[Path]:
     """A small phantom CT series with one lesion and a synthetic patient (date, accession); the
     seed makes its UIDs."""
     from ctviewer.synth.phantom import Lesion, make_phantom, write_dicom_series
 
     phantom = make_phantom((16, 64, 64), lesions=[Lesion("nodule", 10.0)], seed=seed)
-    return write_dicom_series(phantom, folder, patient_name=PHANTOM_NAME, patient_id=patient_id)
+    return write_dicom_series(phantom, folder, patient_name=name, patient_id=patient_id)
 
 
 @pytest.fixture(scope="session")

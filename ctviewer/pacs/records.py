@@ -117,7 +117,7 @@ def study_record(ds: Dataset) -> StudyRecord:
         PatientName=_text(ds, "PatientName"),
         StudyDate=_text(ds, "StudyDate"),
         StudyDescription=_text(ds, "StudyDescription"),
-        ModalitiesInStudy=[str(m) for m in modalities],
+        ModalitiesInStudy=sorted(str(m) for m in modalities),
         NumberOfStudyRelatedInstances=_number(ds, "NumberOfStudyRelatedInstances"),
         AccessionNumber=_text(ds, "AccessionNumber"),
     )

@@ -38,6 +38,7 @@ from ctviewer.presets import WindowPreset, default_window, load_presets
 from ctviewer.render import AXES, COLORMAPS, pixel_of, render_view
 from ctviewer.ui.findings_panel import Decisions, FindingsPanel, verdict_text
 from ctviewer.ui.notice_banner import NoticeBanner, banner_label, error_reason, without_path
+from ctviewer.ui.pacs_panel import add_pacs_dock
 from ctviewer.ui.review_actions import ReviewActions
 from ctviewer.ui.score_plot import ScorePlot
 from ctviewer.ui.series_browser import (
@@ -180,6 +181,7 @@ class MainWindow(QMainWindow):
         menu.addAction(self._action("Open &folder…", self.choose_folder, "Ctrl+O"))
         menu.addAction(self._action("Open f&ile…", self.choose_file, "Ctrl+Shift+O"))
         menu.addAction(self._action("Open &DICOMDIR…", self.choose_dicomdir))
+        menu.addAction(add_pacs_dock(self))
         self.recent_menu = menu.addMenu("&Recent studies")
         menu.addAction(self._action("Try the &demo study", self.open_demo))
         menu.addSeparator()
