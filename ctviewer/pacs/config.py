@@ -60,9 +60,12 @@ class PacsConfig:
 
     def node(self, name: str) -> Node:
         section = self._ini[f'node "{name}"']
-        options = {key: section.get(key) for key in NODE_OPTIONS if section.get(key)}
+        options: dict = {key: section.get(key) for key in NODE_OPTIONS if section.get(key)}
         if "timeout_s" in options:
-            options["timeout_s"] = float(options["timeout_s"])
+            try:
+                options["timeout_s"] = float(options["timeout_s"])
+            except ValueError:
+                raise PacsError(f"node {name!r}: timeout_s is not a number", self.path) from None
         return parse_node_url(section.get("url", ""), name=name, **options)
 
     def nodes(self) -> list[Node]:

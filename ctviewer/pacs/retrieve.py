@@ -9,6 +9,7 @@ Logs name the node and counts, never a patient, a study or a query.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import shutil
@@ -91,7 +92,8 @@ def find_series(node: Node, study_uid: str, local: LocalAE | None = None) -> lis
 
 
 def _file_name(uid: str) -> str:
-    return uid if _UID.match(uid) else f"x{abs(hash(uid)):x}"
+    """A UID as a file name; anything else a UID should not be, as a stable hash of it."""
+    return uid if _UID.match(uid) else "x" + hashlib.sha256(uid.encode()).hexdigest()[:32]
 
 
 class _Writer:
