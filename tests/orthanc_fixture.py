@@ -260,6 +260,49 @@ def export_results(series: Path, out: Path):
     return exported
 
 
+def structured_report(series: Path, out: Path) -> Path:
+    """A small TID 1500 SR on a series (highdicom), standing in for whatever SR a report brings:
+    `send` stores any DICOM file it is given."""
+    import highdicom as hd
+    import pydicom
+    from pydicom.sr.codedict import codes
+    from pydicom.uid import generate_uid
+
+    evidence = [pydicom.dcmread(p) for p in sorted(series.glob("*.dcm"))[:2]]
+    device = hd.sr.ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=generate_uid(), name="ctviewer"
+        ),
+    )
+    finding = hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="finding 1"),
+        qualitative_evaluations=[
+            hd.sr.QualitativeEvaluation(
+                name=codes.DCM.Finding, value=codes.SCT.MorphologicallyAbnormalStructure
+            )
+        ],
+    )
+    report = hd.sr.MeasurementReport(
+        observation_context=hd.sr.ObservationContext(observer_device_context=device),
+        procedure_reported=codes.LN.CTUnspecifiedBodyRegion,
+        imaging_measurements=[finding],
+    )
+    sr = hd.sr.Comprehensive3DSR(
+        evidence=evidence,
+        content=report,
+        series_instance_uid=generate_uid(),
+        series_number=9003,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer="ctviewer",
+    )
+    path = out / "sr.dcm"
+    out.mkdir(parents=True, exist_ok=True)
+    sr.save_as(path, enforce_file_format=True)
+    return path
+
+
 def write_phantom_study(
     folder: Path, patient_id: str = PHANTOM_ID, seed: int = 5, name: str = PHANTOM_NAME
 ) -> list[Path]:

@@ -20,6 +20,7 @@ from orthanc_fixture import (
     configure_nodes,
     export_results,
     free_port,
+    structured_report,
     write_phantom_study,
 )
 
@@ -216,20 +217,20 @@ def test_cache_retrieves_once_then_serves_and_evicts(pacs: PacsSetup) -> None:
 
 def test_send_our_exports_back_to_the_study(pacs: PacsSetup, tmp_path: Path, capsys) -> None:
     """A study comes from the PACS, is analysed, and its SEG and key images go back there
-    (SEG over DICOMweb, key images over DIMSE); any DICOM file given is sent (an SR too)."""
+    (SEG over DICOMweb, key images and an SR over DIMSE)."""
     pacs.server.upload(write_phantom_study(tmp_path / "upload", "PID-SEND", 8, "SEND^TEST"))
     study = study_of(capsys, "web", "PID-SEND")["StudyInstanceUID"]
     assert main(["pacs", "get", "dimse", study, "--out", str(tmp_path / "in")]) == 0
     exported = export_results(tmp_path / "in", tmp_path / "exports")
+    sr = structured_report(next((tmp_path / "in").iterdir()), tmp_path / "sr")
     assert main(["pacs", "send", "web", str(exported.segmentation)]) == 0
-    assert main(["pacs", "send", "dimse", *map(str, exported.key_images)]) == 0
-    assert f"{len(exported.key_images)} files sent" in capsys.readouterr().out
+    assert main(["pacs", "send", "dimse", *map(str, [*exported.key_images, sr])]) == 0
+    assert f"{len(exported.key_images) + 1} files sent" in capsys.readouterr().out
     series = find_series(pacs.config.resolve("dimse"), study, pacs.config.local())
     key_modality = pydicom.dcmread(exported.key_images[0]).Modality
-    assert sorted(s.Modality for s in series) == sorted(["CT", "SEG", key_modality])
-    assert study_of(capsys, "dimse", "PID-SEND")["NumberOfStudyRelatedInstances"] == 16 + 1 + len(
-        exported.key_images
-    )
+    assert sorted(s.Modality for s in series) == sorted(["CT", "SEG", "SR", key_modality])
+    sent = 1 + len(exported.key_images) + 1
+    assert study_of(capsys, "dimse", "PID-SEND")["NumberOfStudyRelatedInstances"] == 16 + sent
 
 
 def test_nothing_of_the_patient_in_logs(pacs: PacsSetup, tmp_path: Path, caplog, capsys) -> None:
