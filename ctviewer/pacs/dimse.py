@@ -87,14 +87,41 @@ def _get_contexts(ae: AE) -> list:
 
 
 class DimsePacs:
-    """One DIMSE node; each operation opens its own association."""
+    """One DIMSE node; each operation opens its own association. For C-MOVE our storage SCP
+    listens from the first move until `close()` (one listener for all series of a retrieve)."""
 
     def __init__(self, node: Node, local: LocalAE | None = None) -> None:
         self.node = node
         self.local = local or LocalAE()
+        self._server = None
+        self._receiver: _Receiver | None = None  # where the SCP hands what it receives
 
     def close(self) -> None:
-        pass  # nothing held between operations
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
+
+    def _on_moved(self, event) -> int:
+        receiver = self._receiver
+        return receiver.on_store(event) if receiver is not None else 0xA700
+
+    def _listen(self) -> None:
+        """Start our storage SCP (C-MOVE destination) unless it runs; only this PACS may store."""
+        if self._server is not None:
+            return
+        ae = self._ae()
+        ae.require_calling_aet = [self.node.called_aet]
+        for context in AllStoragePresentationContexts:
+            ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+        handlers = [(evt.EVT_C_STORE, self._on_moved)]
+        try:
+            self._server = ae.start_server(
+                ("", self.local.scp_port), block=False, evt_handlers=handlers
+            )
+        except OSError as error:
+            raise PacsError(
+                f"cannot listen on port {self.local.scp_port} for C-MOVE ({error.strerror})"
+            ) from None
 
     def _ae(self) -> AE:
         ae = AE(ae_title=self.local.ae_title)
@@ -166,29 +193,20 @@ class DimsePacs:
         keys = {"StudyInstanceUID": study_uid, "SeriesInstanceUID": series_uid}
         identifier = _identifier("SERIES", (), keys)
         receiver = _Receiver(sink)
-        handlers = [(evt.EVT_C_STORE, receiver.on_store)]
         ae = self._ae()
         if self.node.retrieve == "move":
+            self._listen()
             model = sop.StudyRootQueryRetrieveInformationModelMove
             ae.add_requested_context(model)
-            ae.require_calling_aet = [self.node.called_aet]  # only this PACS may store to us
-            for context in AllStoragePresentationContexts:
-                ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
-            try:
-                server = ae.start_server(
-                    ("", self.local.scp_port), block=False, evt_handlers=handlers
-                )
-            except OSError as error:
-                raise PacsError(
-                    f"cannot listen on port {self.local.scp_port} for C-MOVE ({error.strerror})"
-                ) from None
+            self._receiver = receiver
             try:
                 with self._association(ae) as assoc:
                     replies = assoc.send_c_move(identifier, self.local.ae_title, model)
                     self._follow(assoc, replies, receiver, cancel, "C-MOVE")
             finally:
-                server.shutdown()
+                self._receiver = None
             return
+        handlers = [(evt.EVT_C_STORE, receiver.on_store)]
         model = sop.StudyRootQueryRetrieveInformationModelGet
         with self._association(ae, _get_contexts(ae), handlers) as assoc:
             self._follow(assoc, assoc.send_c_get(identifier, model), receiver, cancel, "C-GET")
