@@ -110,13 +110,13 @@ def dicom_files_under(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file())
 
 
-@pytest.mark.parametrize("node", [*NODES, "move"])
+@pytest.mark.parametrize("how", [["web"], ["dimse"], ["dimse", "--move"]])
 def test_get_brings_every_instance_unchanged(
-    pacs: PacsSetup, node: str, shared_data: Path, tmp_path: Path, capsys
+    pacs: PacsSetup, how: list[str], shared_data: Path, tmp_path: Path, capsys
 ) -> None:
     study = study_of(capsys, "web", "CQ500-CT-0")
     out = tmp_path / "out"
-    assert main(["pacs", "get", node, study["StudyInstanceUID"], "--out", str(out)]) == 0
+    assert main(["pacs", "get", *how, study["StudyInstanceUID"], "--out", str(out)]) == 0
     assert f"{SUBSET} instances in 1 series" in capsys.readouterr().out
     files = dicom_files_under(out)
     assert len(files) == SUBSET and all(f.suffix == ".dcm" for f in files)
@@ -147,10 +147,12 @@ def test_get_one_series(pacs: PacsSetup, node: str, tmp_path: Path, capsys) -> N
 def test_wrong_password_is_one_line_and_not_echoed(pacs: PacsSetup, capsys) -> None:
     pacs.config.add("intruder", pacs.server.dicomweb_url, user=USER)
     store_secret("intruder", "wrong-password")
-    for argv in (["pacs", "find", "intruder"], ["pacs", "echo", "intruder"]):
-        err = one_line_error(capsys, *argv)
+    pacs.config.add("bearer", pacs.server.dicomweb_url, auth="bearer")  # Orthanc wants basic
+    store_secret("bearer", "a-token")
+    for argv in (["find", "intruder"], ["echo", "intruder"], ["find", "bearer"]):
+        err = one_line_error(capsys, "pacs", *argv)
         assert "authentication failed (HTTP 401)" in err
-        assert "wrong-password" not in err and PASSWORD not in err
+        assert "wrong-password" not in err and PASSWORD not in err and "a-token" not in err
 
 
 def test_dead_nodes_and_a_wrong_ae_title_are_one_line(pacs: PacsSetup, capsys) -> None:
