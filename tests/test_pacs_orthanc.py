@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import socket
 from pathlib import Path
 
 import pydicom
@@ -161,6 +162,19 @@ def test_dead_nodes_and_a_wrong_ae_title_are_one_line(pacs: PacsSetup, capsys) -
         assert f"cannot connect to 127.0.0.1:{port}" in one_line_error(capsys, "pacs", "find", url)
     wrong_aet = f"dicom://NOT_ORTHANC@127.0.0.1:{pacs.server.dicom_port}"
     assert "association rejected" in one_line_error(capsys, "pacs", "echo", wrong_aet)
+
+
+def test_a_node_that_never_answers_times_out_in_one_line(pacs: PacsSetup, capsys) -> None:
+    with socket.socket() as silent:  # accepts connections (the backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        port = silent.getsockname()[1]
+        pacs.config.add("silent-web", f"http://127.0.0.1:{port}/dicom-web", timeout_s=1)
+        pacs.config.add("silent-dimse", f"dicom://PACS@127.0.0.1:{port}", timeout_s=1)
+        assert "silent-web: no answer within 1 s" in one_line_error(
+            capsys, "pacs", "echo", "silent-web"
+        )
+        assert "no answer within 1 s" in one_line_error(capsys, "pacs", "echo", "silent-dimse")
 
 
 @pytest.mark.parametrize("node", [*NODES, "move"])

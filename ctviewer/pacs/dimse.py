@@ -147,7 +147,9 @@ class DimsePacs:
                     f"{node.name}: association rejected (does the PACS know our AE title "
                     f"{self.local.ae_title!r} and is {node.called_aet!r} its own?)"
                 )
-            raise PacsError(f"{node.name}: the PACS aborted the association")
+            raise PacsError(
+                f"{node.name}: no association (aborted, or no answer within {node.timeout_s:g} s)"
+            )
         try:
             yield assoc
         finally:
