@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 from orthanc_fixture import (
+    PASSWORD,
+    PHANTOM_ID,
+    USER,
     PacsSetup,
     configure_nodes,
     export_results,
@@ -18,9 +21,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget
 
 from ctviewer.pacs.cache import cache_root
+from ctviewer.pacs.credentials import SERVICE
 from ctviewer.pacs.records import StudyQuery
 from ctviewer.pacs.retrieve import find_series, find_studies
 from ctviewer.ui.main_window import MainWindow
+from ctviewer.ui.pacs_node_dialog import PacsNodeDialog
 from ctviewer.ui.pacs_panel import PacsPanel
 
 pytestmark = [pytest.mark.gui, pytest.mark.shared_data]
@@ -90,6 +95,27 @@ def test_search_retrieve_open_and_send(pacs: PacsSetup, qtbot, tmp_path: Path) -
     (found,) = find_studies(node, StudyQuery(patient_id=PANEL_ID), pacs.config.local())
     modalities = {s.Modality for s in find_series(node, found.StudyInstanceUID)}
     assert "SEG" in modalities
+
+
+def test_add_a_node_from_the_panel(pacs: PacsSetup, qtbot, memory_keyring) -> None:
+    _, panel = open_panel(qtbot)
+    qtbot.mouseClick(panel.add_node_button, Qt.MouseButton.LeftButton)
+    dialog = panel.findChild(PacsNodeDialog)
+    assert dialog is not None and dialog.isVisible()
+    dialog.name.setText("ward")
+    dialog.url.setText(pacs.server.dicomweb_url)
+    qtbot.keyClicks(dialog.user, USER)  # typing a user chooses basic authentication
+    assert dialog.auth.currentText() == "basic"
+    dialog.save()
+    assert "needs a password or token" in dialog.error.text() and dialog.isVisible()
+    assert "ward" not in pacs.config.names()  # nothing saved from a bad entry
+    dialog.secret.setText(PASSWORD)
+    dialog.save()
+    assert not dialog.isVisible() and panel.node.currentText() == "ward"
+    assert memory_keyring.secrets[(SERVICE, "ward")] == PASSWORD
+    assert PASSWORD not in pacs.config.path.read_text()
+    assert search(qtbot, panel, "ward", patient_id=PHANTOM_ID) == "finished"
+    assert panel.tree.topLevelItemCount() == 1
 
 
 def test_errors_are_one_line_in_the_panel(pacs: PacsSetup, qtbot) -> None:

@@ -35,6 +35,7 @@ from ctviewer.pacs import retrieve as pacs
 from ctviewer.pacs.config import PacsConfig
 from ctviewer.pacs.nodes import Node
 from ctviewer.pacs.records import SeriesRecord, StudyQuery, StudyRecord
+from ctviewer.ui.pacs_node_dialog import PacsNodeDialog
 from ctviewer.ui.workers import Worker, start_worker
 
 MODALITIES = ("", "CT", "MR", "PT", "CR", "DX", "US", "SEG", "SR", "OT")
@@ -77,7 +78,7 @@ class PacsPanel(QWidget):
         self.node = QComboBox()
         self.node.setEditable(True)
         self.node.setToolTip(
-            "A configured node (`ctviewer pacs add NAME URL`), or a URL: "
+            "A configured node (Add node…, or `ctviewer pacs add NAME URL`), or a URL: "
             "http(s)://host:port/dicom-web or dicom://AET@host:port"
         )
         self.patient_name = QLineEdit(placeholderText="name, or a pattern with * ?")
@@ -93,8 +94,13 @@ class PacsPanel(QWidget):
         dates.addWidget(self.date_from)
         dates.addWidget(QLabel("to"))
         dates.addWidget(self.date_to)
+        self.add_node_button = QPushButton("Add node…")
+        self.add_node_button.clicked.connect(self.add_node)
+        node_row = QHBoxLayout()
+        node_row.addWidget(self.node, 1)
+        node_row.addWidget(self.add_node_button)
         form = QFormLayout()
-        form.addRow("Node", self.node)
+        form.addRow("Node", node_row)
         form.addRow("Patient name", self.patient_name)
         form.addRow("Patient ID", self.patient_id)
         form.addRow("Accession", self.accession)
@@ -148,6 +154,19 @@ class PacsPanel(QWidget):
         self.node.addItems(self.config.names())
         if current:
             self.node.setCurrentText(current)
+
+    def add_node(self) -> PacsNodeDialog:
+        """The Add-node dialog (non-blocking); a saved node becomes the current one."""
+        dialog = PacsNodeDialog(self.config, self)
+
+        def saved() -> None:
+            if dialog.node is not None:
+                self.reload_nodes()
+                self.node.setCurrentText(dialog.node.name)
+
+        dialog.accepted.connect(saved)
+        dialog.open()
+        return dialog
 
     def _set_busy(self, busy: bool) -> None:
         self.cancel_button.setEnabled(busy)
