@@ -166,6 +166,79 @@ class OrthancServer:
         return next(item["ID"] for item in reply.json() if item["Type"] == "Study")
 
 
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 → (PEM with certificate and key for a server, CA bundle)."""
+    import datetime
+    import ipaddress
+
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = certificate.public_bytes(serialization.Encoding.PEM)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    server_pem, ca = folder / "server.pem", folder / "ca.pem"
+    server_pem.write_bytes(cert_pem + key_pem)
+    ca.write_bytes(cert_pem)
+    return server_pem, ca
+
+
+@pytest.fixture(scope="module")
+def https_dicomweb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A minimal HTTPS DICOMweb endpoint with a self-signed certificate, answering every QIDO-RS
+    search with no study (Debian's Orthanc 1.10 does not complete a TLS handshake here):
+    (its /dicom-web URL, the CA bundle that verifies it)."""
+    import http.server
+    import ssl
+    import threading
+
+    server_pem, ca = self_signed(tmp_path_factory.mktemp("tls"))
+
+    class EmptyQido(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server API
+            self.send_response(200)
+            self.send_header("Content-Type", "application/dicom+json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"[]")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EmptyQido)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(server_pem)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{httpd.server_address[1]}/dicom-web", ca
+    httpd.shutdown()
+    httpd.server_close()
+
+
 def cq500_files(shared_data: Path) -> list[Path]:
     folder = shared_data / "dicom" / CQ500
     if not folder.is_dir():

@@ -28,6 +28,7 @@ from orthanc_fixture import (
 from ctviewer.cli.main import main
 from ctviewer.errors import Cancelled
 from ctviewer.io import load_volume
+from ctviewer.pacs.config import PacsConfig
 from ctviewer.pacs.credentials import store_secret
 from ctviewer.pacs.records import StudyQuery
 from ctviewer.pacs.retrieve import find_series, retrieve, retrieve_to_cache
@@ -154,6 +155,19 @@ def test_wrong_password_is_one_line_and_not_echoed(pacs: PacsSetup, capsys) -> N
         err = one_line_error(capsys, "pacs", *argv)
         assert "authentication failed (HTTP 401)" in err
         assert "wrong-password" not in err and PASSWORD not in err and "a-token" not in err
+
+
+def test_tls_certificates_are_verified(https_dicomweb, memory_keyring, capsys) -> None:
+    url, ca = https_dicomweb
+    config = PacsConfig()
+    config.add("self-signed", url)
+    config.add("trusted", url, ca_bundle=str(ca))
+    assert "self-signed: TLS certificate verification failed" in one_line_error(
+        capsys, "pacs", "echo", "self-signed"
+    )
+    assert main(["pacs", "echo", "trusted"]) == 0  # verified against the given CA
+    assert "trusted: answered" in capsys.readouterr().out
+    assert run_json(capsys, "pacs", "find", "trusted") == []
 
 
 def test_dead_nodes_and_a_wrong_ae_title_are_one_line(pacs: PacsSetup, capsys) -> None:

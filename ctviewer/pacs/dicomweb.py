@@ -75,13 +75,20 @@ def _key(ds: Dataset) -> str:
 
 class _Session(requests.Session):
     """dicomweb-client percent-encodes the QIDO wildcards `*` and `?`; some servers (Orthanc's
-    DICOMweb plugin 1.7) then match them literally. Both are legal in a query as they are."""
+    DICOMweb plugin 1.7) then match them literally. Both are legal in a query as they are.
+    And requests lets `REQUESTS_CA_BUNDLE` replace a session's own CA bundle; ours is kept."""
 
     def send(self, request: requests.PreparedRequest, **kwargs) -> requests.Response:
         if request.url and "?" in request.url:
             path, query = request.url.split("?", 1)
             request.url = f"{path}?{query.replace('%2A', '*').replace('%3F', '?')}"
         return super().send(request, **kwargs)
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # noqa: D102
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if isinstance(self.verify, str):  # the node's CA bundle wins over REQUESTS_CA_BUNDLE
+            settings["verify"] = self.verify
+        return settings
 
 
 class DicomwebPacs:
