@@ -151,3 +151,17 @@ def test_cancel_mid_retrieve(orthanc_full, memory_keyring, qtbot) -> None:
     assert not panel.open_button.isEnabled() and panel.retrieve_button.isEnabled()
     cache = cache_root()
     assert not list(cache.rglob("*.dcm")) and not list(cache.rglob(".complete"))
+
+
+def test_closing_the_window_cancels_a_retrieve(orthanc_full, memory_keyring, qtbot) -> None:
+    configure_nodes(orthanc_full)
+    window, panel = open_panel(qtbot)
+    panel.auto_open.setChecked(False)
+    assert search(qtbot, panel, "web", patient_id="CQ500-CT-0") == "finished"
+    started: list[int] = []
+    panel.progress.valueChanged.connect(lambda value: value > 0 and started.append(value))
+    with qtbot.waitSignal(panel.jobEnded, timeout=WAIT_MS) as ended:
+        panel.retrieve()
+        qtbot.waitUntil(lambda: bool(started), timeout=WAIT_MS)
+        window.close()
+    assert ended.args == ["retrieve", "cancelled"]

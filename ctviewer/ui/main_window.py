@@ -38,7 +38,7 @@ from ctviewer.presets import WindowPreset, default_window, load_presets
 from ctviewer.render import AXES, COLORMAPS, pixel_of, render_view
 from ctviewer.ui.findings_panel import Decisions, FindingsPanel, verdict_text
 from ctviewer.ui.notice_banner import NoticeBanner, banner_label, error_reason, without_path
-from ctviewer.ui.pacs_panel import add_pacs_dock
+from ctviewer.ui.pacs_dock import add_pacs_dock
 from ctviewer.ui.review_actions import ReviewActions
 from ctviewer.ui.score_plot import ScorePlot
 from ctviewer.ui.series_browser import (

@@ -10,18 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDockWidget,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
-    QMainWindow,
     QProgressBar,
     QPushButton,
     QTreeWidget,
@@ -366,26 +363,3 @@ class PacsPanel(QWidget):
             self._show(f"{result.sent} files sent to {node.name}.")
 
         self._start("send", job, sent)
-
-
-def add_pacs_dock(window: QMainWindow) -> QAction:
-    """The window's one PACS action: shows the panel in a dock; what it retrieves opens in the
-    window (`window.open_path`) and is analysed as any other study."""
-    action = QAction("&PACS…", window)
-    action.setShortcut("Ctrl+Shift+P")
-
-    def show() -> None:
-        dock = window.findChild(QDockWidget, "pacs_dock")
-        if dock is None:
-            dock = QDockWidget("PACS", window)
-            dock.setObjectName("pacs_dock")
-            panel = PacsPanel(parent=dock)
-            panel.openRequested.connect(window.open_path)
-            dock.setWidget(panel)
-            window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        dock.widget().reload_nodes()
-        dock.show()
-        dock.raise_()
-
-    action.triggered.connect(show)
-    return action
