@@ -10,13 +10,13 @@ import pytest
 
 from ctviewer.cli.main import main
 from ctviewer.errors import InputError
-from ctviewer.pacs.cache import StudyCache, cache_root
+from ctviewer.pacs.cache import StudyCache
 from ctviewer.pacs.config import PacsConfig
 from ctviewer.pacs.credentials import PASSWORD_ENV, SERVICE, secret_for
 from ctviewer.pacs.nodes import PacsError, parse_node_url
 from ctviewer.pacs.records import StudyQuery
 from ctviewer.pacs.retrieve import dicom_files
-from ctviewer.paths import user_data_dir
+from ctviewer.paths import pacs_cache_dir, user_data_dir
 
 
 def test_urls_name_dicomweb_and_dimse_nodes() -> None:
@@ -112,7 +112,7 @@ def _study(root: Path, name: str, megabytes: float, used: float) -> Path:
 
 
 def test_cache_evicts_least_recently_used_first(tmp_path: Path) -> None:
-    root = cache_root()
+    root = pacs_cache_dir()
     assert root.parent == user_data_dir() and root.name == "pacs_cache"
     mine = tmp_path / "my_studies"  # a user's own folder beside it is never touched
     _study(mine, "own", 1, 0)

@@ -20,10 +20,10 @@ from orthanc_fixture import (
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget
 
-from ctviewer.pacs.cache import cache_root
 from ctviewer.pacs.credentials import SERVICE
 from ctviewer.pacs.records import StudyQuery
 from ctviewer.pacs.retrieve import find_series, find_studies
+from ctviewer.paths import pacs_cache_dir
 from ctviewer.ui.main_window import MainWindow
 from ctviewer.ui.pacs_node_dialog import PacsNodeDialog
 from ctviewer.ui.pacs_panel import PacsPanel
@@ -149,7 +149,7 @@ def test_cancel_mid_retrieve(orthanc_full, memory_keyring, qtbot) -> None:
     assert ended.args == ["retrieve", "cancelled"]
     assert panel.status.text() == "Cancelled." and panel.retrieved is None
     assert not panel.open_button.isEnabled() and panel.retrieve_button.isEnabled()
-    cache = cache_root()
+    cache = pacs_cache_dir()
     assert not list(cache.rglob("*.dcm")) and not list(cache.rglob(".complete"))
 
 

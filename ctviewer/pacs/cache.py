@@ -1,5 +1,5 @@
 """The local PACS cache: retrieved studies in the user data folder, size-limited, least recently
-used first out. It lives in its own folder (`pacs_cache/`) and never touches the user's folders.
+used first out. It lives in its own folder (`paths.pacs_cache_dir()`), apart from the user's.
 
 Each study is a folder named by a hash of (node URL, Study UID), so no name or identifier of the
 patient appears in a path; `.complete` marks a whole retrieve, and its time is the last use.
@@ -11,16 +11,9 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from ctviewer.paths import user_data_dir
+from ctviewer.paths import pacs_cache_dir
 
-CACHE_NAME = "pacs_cache"
 COMPLETE = ".complete"
-
-
-def cache_root() -> Path:
-    path = user_data_dir() / CACHE_NAME
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def folder_size(path: Path) -> int:
@@ -31,7 +24,7 @@ class StudyCache:
     """Studies retrieved from PACS nodes; `limit_bytes` bounds the whole cache."""
 
     def __init__(self, limit_bytes: int, root: Path | None = None) -> None:
-        self.root = root or cache_root()
+        self.root = root or pacs_cache_dir()
         self.limit_bytes = limit_bytes
 
     def study_dir(self, node_url: str, study_uid: str) -> Path:
