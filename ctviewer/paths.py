@@ -45,6 +45,13 @@ def models_dir() -> Path:
     return path
 
 
+def pacs_cache_dir() -> Path:
+    """Studies retrieved from PACS nodes (`pacs.cache`), apart from the user's own folders."""
+    path = user_data_dir() / "pacs_cache"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def feedback_db_path() -> Path:
     return user_data_dir() / "feedback.sqlite"
 

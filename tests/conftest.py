@@ -9,6 +9,8 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+pytest_plugins = ("orthanc_fixture",)  # a real Orthanc PACS for the PACS tests
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 

@@ -51,7 +51,7 @@ MENU_TEXT = {
     "roi_window": "Window from the selected &ROI", "tool_length": "&Length",
     "tool_ellipse": "&Ellipse", "tool_rectangle": "&Rectangle",
     "delete_measurement": "&Delete measurement", "run_analysis": "&Run analysis",
-    "cancel": "&Cancel", "help_bindings": "&Keyboard and mouse…",
+    "cancel": "&Cancel", "help_bindings": "&Keyboard and mouse…", "pacs": "&PACS…",
 }  # fmt: skip
 
 
@@ -104,6 +104,7 @@ def build_menus(w: QMainWindow) -> None:
     menu.addAction(a["open_folder"])
     menu.addAction(a["open_file"])
     menu.addAction(make_action(w, "Open &DICOMDIR…", w.choose_dicomdir))
+    menu.addAction(a["pacs"])
     w.recent_menu = menu.addMenu("&Recent studies")
     menu.addAction(make_action(w, "Try the &demo study", w.open_demo))
     menu.addSeparator()

@@ -26,6 +26,7 @@ from ctviewer.ui.cine import Cine
 from ctviewer.ui.findings_panel import FindingsPanel, verdict_text
 from ctviewer.ui.measurements_panel import MeasurementsPanel
 from ctviewer.ui.notice_banner import NoticeBanner, banner_label, error_reason, without_path
+from ctviewer.ui.pacs_dock import show_pacs_panel
 from ctviewer.ui.presets_menu import PresetsMenu
 from ctviewer.ui.review_actions import ReviewActions
 from ctviewer.ui.score_plot import ScorePlot
@@ -107,6 +108,7 @@ class MainWindow(StudyOpening, WindowDisplay, QMainWindow):
         step = self.step_active
         return {
             "open_folder": self.choose_folder, "open_file": self.choose_file,
+            "pacs": lambda: show_pacs_panel(self),
             "save_view": self.save_view, "copy_view": self.copy_view,
             "close_study": self.close_study, "quit": self.close,
             "previous_slice": lambda: step(-1), "next_slice": lambda: step(1),

@@ -29,6 +29,7 @@ PRESET_KEYS = tuple(str(k) for k in range(1, 10))
 KEYS = (
     KeyBinding("open_folder", ("Ctrl+O",), "Open a DICOM folder", "File"),
     KeyBinding("open_file", ("Ctrl+Shift+O",), "Open an image file or DICOMDIR", "File"),
+    KeyBinding("pacs", ("Ctrl+Shift+P",), "PACS: search, retrieve, send", "File"),
     KeyBinding("save_view", ("Ctrl+S",), "Save the active view as PNG", "File"),
     KeyBinding("copy_view", ("Ctrl+Shift+C",), "Copy the active view", "File"),
     KeyBinding("close_study", ("Ctrl+W",), "Close the study", "File"),
