@@ -12,7 +12,7 @@ import sys
 from ctviewer import __version__
 from ctviewer.errors import CTViewerError
 
-COMMAND_MODULES = ("viewer", "info", "engine", "feedback", "store", "report")
+COMMAND_MODULES = ("viewer", "info", "engine", "feedback", "store", "report", "screen")
 
 
 def build_parser() -> argparse.ArgumentParser:

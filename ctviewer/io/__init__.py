@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ctviewer.errors import InputError
-from ctviewer.io.dicom import read_series
+from ctviewer.io.dicom import read_series, series_source
 from ctviewer.io.discover import discover
 from ctviewer.io.files import kind_of, read_file
 from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report, subrange
@@ -27,6 +27,7 @@ __all__ = [
     "pick_series",
     "read_file",
     "read_series",
+    "series_source",
 ]
 
 Input = Volume | str | Path  # a Volume, or a file/folder to read
