@@ -189,7 +189,9 @@ class RayRunner:
             raise CTViewerError(f"--ray needs Ray: {RAY_INSTALL}") from None
         if not ray.is_initialized():
             options = {"log_to_driver": False, "logging_level": logging.WARNING}
-            if self.address == "local":
+            if self.address != "local":  # Ray 2.60's `ray start` asks for its token (in
+                os.environ.setdefault("RAY_AUTH_MODE", "token")  # ~/.ray); works without too
+            else:
                 options.update(
                     num_cpus=self.requested or os.cpu_count() or 1,
                     include_dashboard=False,

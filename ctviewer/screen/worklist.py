@@ -21,6 +21,7 @@ import json
 import os
 import socket
 import sqlite3
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -301,7 +302,7 @@ class Worklist:
 
     def start_run(self, runner: str, workers: int) -> str:
         """Register this run; hand back the claims of runs on this host whose process is gone."""
-        run = f"{socket.gethostname()}:{os.getpid()}:{now_utc()}"
+        run = f"{socket.gethostname()}:{os.getpid()}:{now_utc()}:{uuid.uuid4().hex[:8]}"
         with self._transaction() as conn:
             conn.execute(
                 "INSERT INTO runs (id, started_utc, runner, workers) VALUES (?, ?, ?, ?)",
