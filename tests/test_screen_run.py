@@ -89,7 +89,7 @@ def test_kill_9_mid_way_then_resume_screens_every_series_once(
         assert after[key] == row, f"{key} was screened again after the kill"
     with Worklist(db) as worklist:
         rows = worklist.rows()
-        outcomes = [r[0] for r in worklist._query("SELECT outcome FROM runs ORDER BY rowid")]
+        outcomes = [run["outcome"] for run in worklist.runs()]
     assert {r.results_written for r in rows} == {1}, "a series was written twice"
     assert outcomes == ["died", "finished"]
 

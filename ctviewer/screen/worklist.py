@@ -171,6 +171,7 @@ class WorklistRow:
     error: str
     map: str | None
     results_written: int
+    worker: str  # host:pid of the process that analysed it
     worker_peak_rss_mb: float | None
 
     @property
@@ -420,6 +421,11 @@ class Worklist:
         rows = [_to_row(r) for r in self._query("SELECT * FROM series")]
         return sorted(rows, key=priority_key)
 
+    def runs(self) -> list[dict[str, Any]]:
+        """Every screening run, oldest first, with its outcome (running, finished, interrupted,
+        failed, or died: killed before it could say)."""
+        return [dict(r) for r in self._query("SELECT * FROM runs ORDER BY rowid")]
+
     def row(self, key: str) -> WorklistRow:
         found = self._query("SELECT * FROM series WHERE key = ?", (key,))
         if not found:
@@ -526,6 +532,7 @@ def _to_row(r: sqlite3.Row) -> WorklistRow:
         error=r["error"],
         map=r["map"],
         results_written=r["results_written"],
+        worker=r["worker"],
         worker_peak_rss_mb=r["worker_peak_rss_mb"],
     )
 

@@ -51,6 +51,7 @@ from ctviewer.ui.settings import DEVICES, Settings
 from ctviewer.ui.slice_view import SliceView
 from ctviewer.ui.welcome import WelcomePage
 from ctviewer.ui.workers import Jobs, Worker
+from ctviewer.ui.worklist_panel import open_worklist
 from ctviewer.volume import Finding, Result, SeriesInfo, StudyIndex, Volume
 
 log = logging.getLogger(__name__)
@@ -180,6 +181,7 @@ class MainWindow(QMainWindow):
         menu.addAction(self._action("Open &folder…", self.choose_folder, "Ctrl+O"))
         menu.addAction(self._action("Open f&ile…", self.choose_file, "Ctrl+Shift+O"))
         menu.addAction(self._action("Open &DICOMDIR…", self.choose_dicomdir))
+        menu.addAction(self._action("Open &worklist…", lambda: open_worklist(self)))
         self.recent_menu = menu.addMenu("&Recent studies")
         menu.addAction(self._action("Try the &demo study", self.open_demo))
         menu.addSeparator()
