@@ -143,8 +143,8 @@ def _screen_pending(
                 if not runner.in_flight():
                     break
                 for outcome in runner.done(POLL_S):
-                    worklist.record(outcome, run)
-                    tally.add(outcome)
+                    if worklist.record(outcome, run):  # else no longer ours: not counted
+                        tally.add(outcome)
                 if cancel is not None and cancel.is_set() and not stopping:
                     stopping = True
                     tally.show(f" · stopping: finishing {runner.in_flight()} in flight")

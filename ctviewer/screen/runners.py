@@ -210,9 +210,8 @@ class RayRunner:
         gpus = float(resources.get("GPU", 0))
         share = min(1.0, gpus / self.workers) if gpus else 0.0
         spec = ray.put(self.spec.shipped())  # once per job; each actor fetches it once
-        actor = ray.remote(_ScreenActor).options(
-            num_cpus=1, num_gpus=share, max_restarts=1, max_task_retries=1
-        )
+        # a lost actor ends the run (the same command resumes it) rather than restarting
+        actor = ray.remote(_ScreenActor).options(num_cpus=1, num_gpus=share, max_restarts=0)
         self._actors = [actor.remote(spec, self.threads) for _ in range(self.workers)]
         self._load = dict.fromkeys(range(self.workers), 0)
 

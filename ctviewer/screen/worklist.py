@@ -309,10 +309,12 @@ class Worklist:
                 "INSERT INTO runs (id, started_utc, runner, workers) VALUES (?, ?, ?, ?)",
                 (run, now_utc(), runner, workers),
             )
-            claims = conn.execute(
+            owners = conn.execute(
                 "SELECT DISTINCT claimed_by FROM series WHERE status = 'running'"
+                " UNION SELECT id FROM runs WHERE outcome = 'running' AND id != ?",
+                (run,),
             ).fetchall()
-            for (owner,) in claims:
+            for (owner,) in owners:
                 if not run_is_alive(owner):
                     conn.execute(
                         "UPDATE series SET status = 'pending', claimed_by = NULL"
