@@ -53,7 +53,14 @@ def start_screen(archive: Path, db: Path, home: Path, *extra: str) -> subprocess
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group: the kill reaches the pool too
+        preexec_fn=interruptible,
     )
+
+
+def interruptible() -> None:
+    """Ctrl-C reaches the child even when this test runs in the background (where the shell
+    makes it ignore SIGINT, and Python then installs no KeyboardInterrupt handler)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_first_outcomes(process: subprocess.Popen, db: Path) -> dict[str, tuple]:
