@@ -28,8 +28,8 @@ def segment(
     sz, sy, sx = (float(v) for v in volume.spacing)
     voxel = 1.0 if in_px else sy * sx if single else sz * sy * sx
     min_voxels = max(1, int(np.ceil((min_area_mm2 if single else min_size_mm3) / voxel)))
-    raw, n = ndimage.label(anomaly_map > threshold)  # int32; relabelled in place below, so
-    if n == 0:  # that a 300-slice series holds one label volume, not three
+    raw, n = ndimage.label(anomaly_map > threshold)  # int32, relabelled in place below:
+    if n == 0:  # one label volume in memory, not two
         return raw, []
     # measure on the above-threshold voxels only: scipy's per-label reductions sort the whole
     # volume, which takes minutes for a 300-slice series
