@@ -76,7 +76,9 @@ def test_panel_opens_a_row_with_its_stored_result(qtbot, window, worklist_path: 
     assert window.last_message.startswith("Stored result from the worklist")
     assert window.analyses == [], "opening a worklist row analysed the series again"
 
-    window.store.record(shown, None, "normal", "Dr Test")
+    window.findings.reviewer.setText("Dr Test")
+    window.findings.decisionRequested.emit("normal", None)  # the Normal button
+    assert table.item(0, 4).text() == "yes", "the reviewed status did not follow the decision"
     with qtbot.waitSignal(window.resultShown, timeout=WAIT_MS):
         qtbot.keyClick(window.active_view().graphics, Qt.Key.Key_N)
     assert table.currentRow() == 1 and window.result.source == rows[1].source

@@ -113,6 +113,7 @@ class WorklistPanel(QDockWidget):
         enter = QShortcut(QKeySequence("Return"), self.table)
         enter.setContext(Qt.ShortcutContext.WidgetShortcut)
         enter.activated.connect(lambda: self.open_row(self.table.currentRow()))
+        window.findings.decisionRequested.connect(self._on_decision)  # after the window's slot
         self.load()
 
     def load(self) -> None:
@@ -184,11 +185,18 @@ class WorklistPanel(QDockWidget):
         window.load_series(row.info)
         window.message(f"Worklist: opening {STATE_TEXT[row.state].lower()} series {row.source}")
 
-    def step_unreviewed(self, step: int) -> None:
-        """Open the next (step 1) or previous (−1) screened row nobody has decided on."""
+    def _on_decision(self, *_decision) -> None:
+        """A decision was just recorded in the viewer: show the reviewed status now."""
+        self.refresh_reviewed()
+
+    def refresh_reviewed(self) -> None:
         self.reviewed = reviewed_keys(self.window_.store)
         for index in range(len(self.rows)):
             self._fill(index, self.rows[index])
+
+    def step_unreviewed(self, step: int) -> None:
+        """Open the next (step 1) or previous (−1) screened row nobody has decided on."""
+        self.refresh_reviewed()
         current = self.table.currentRow()
         order = range(current + 1, len(self.rows)) if step > 0 else range(current - 1, -1, -1)
         for index in order:
