@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ctviewer.cli.main import main
-from ctviewer.screen.worklist import Outcome, Worklist, encode_maps
+from ctviewer.screen.worklist import Outcome, Worklist, decode_maps, encode_maps
 from ctviewer.volume import Finding, ModelInfo, Result, SeriesInfo
 
 SHAPE = (4, 8, 8)
@@ -134,7 +134,7 @@ def test_claims_of_a_dead_run_go_back_to_pending(tmp_path: Path, worklist: Workl
     assert [s.key for s in worklist.pending()] == ["todo"]
 
 
-def test_stored_result_reads_back(worklist: Worklist) -> None:
+def test_stored_result_reads_back(worklist: Worklist, tmp_path: Path) -> None:
     original = result("high", 0.9, findings=2)
     stored = worklist.result(worklist.row("high"))
     assert stored.findings == original.findings  # exact, peak included
@@ -143,7 +143,15 @@ def test_stored_result_reads_back(worklist: Worklist) -> None:
     assert np.allclose(stored.anomaly_map, original.anomaly_map, rtol=1e-3, atol=1e-4)
     assert stored.score == original.score and stored.abnormal and stored.model.version == "v1"
     assert stored.state == "flagged" and stored.item_key == original.item_key
-    assert len(encode_maps(original)) < original.anomaly_map.nbytes * 2
+    sparse = result("sparse", 0.3, findings=1)
+    sparse.anomaly_map[1:] = 0.0  # a lung map is zero almost everywhere; a label may lie
+    sparse.labels[2, 0, 0] = 7  # where the map is 0 (a threshold at or below 0)
+    path = tmp_path / "sparse.npz"
+    path.write_bytes(encode_maps(sparse))
+    amap, labels, scores = decode_maps(path)
+    assert np.array_equal(labels, sparse.labels) and labels.dtype == np.int32
+    assert np.array_equal(amap, sparse.anomaly_map.astype(np.float16).astype(np.float32))
+    assert np.array_equal(scores, sparse.slice_scores)
     with pytest.raises(Exception, match="no stored result"):
         worklist.result(worklist.row("todo"))
 

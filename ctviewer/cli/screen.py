@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ctviewer.cli.common import ProgressLine, print_json
 from ctviewer.errors import CTViewerError
+from ctviewer.screen.worklist import VERDICTS
 
 CSV_COLUMNS = (
     "source", "series_uid", "score", "threshold", "abnormal", "assessed", "findings", "status",
@@ -104,7 +105,7 @@ def cmd_worklist(args: argparse.Namespace) -> int:
 def row_line(rank: int, row) -> str:
     """`3. FLAGGED score 0.31 / 0.26 (1.19×), 2 findings: SOURCE`."""
     word = STATE_WORDS[row.state]
-    if row.state in ("flagged", "listed", "clear"):
+    if row.state in VERDICTS:
         detail = (
             f"score {row.score:.4g} / {row.threshold:.4g} ({row.priority:.2f}×), "
             f"{len(row.findings)} finding{'s' if len(row.findings) != 1 else ''}"
