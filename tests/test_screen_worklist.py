@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from ctviewer.cli.main import main
-from ctviewer.screen.worklist import Outcome, Worklist, decode_maps, encode_maps
+from ctviewer.screen.outcome import Outcome, decode_maps, encode_maps
+from ctviewer.screen.worklist import Worklist
 from ctviewer.volume import Finding, ModelInfo, Result, SeriesInfo
 
 SHAPE = (4, 8, 8)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ctviewer.errors import CTViewerError
-from ctviewer.screen.worklist import Outcome
+from ctviewer.screen.outcome import Outcome
 from ctviewer.volume import SeriesInfo
 
 

@@ -16,9 +16,10 @@ from pathlib import Path
 
 from ctviewer.progress import CancelFlag, ProgressFn, report, subrange
 from ctviewer.screen.analyst import ModelSpec
+from ctviewer.screen.outcome import Outcome
 from ctviewer.screen.runners import Runner, make_runner
 from ctviewer.screen.sources import find_series
-from ctviewer.screen.worklist import Outcome, Worklist
+from ctviewer.screen.worklist import Worklist
 
 POLL_S = 0.5  # how long the loop waits for an outcome before looking at the cancel flag again
 DISCOVERY_SHARE = 0.05  # of the progress bar

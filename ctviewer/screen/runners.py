@@ -18,7 +18,7 @@ from typing import Protocol
 
 from ctviewer.errors import CTViewerError
 from ctviewer.screen.analyst import Analyst, ModelSpec
-from ctviewer.screen.worklist import Outcome
+from ctviewer.screen.outcome import Outcome
 from ctviewer.volume import SeriesInfo
 
 RAY_INSTALL = "pip install 'ctviewer[cluster]' (or: pip install 'ray[default]')"
