@@ -60,3 +60,27 @@ def test_map_is_masked_filtered_and_scored() -> None:
     assert slice_scores(heat, mask, scoring)[0] == pytest.approx(0.4)
     darker = residual(recon, images, scoring)  # positive residual ignores darker-than-expected
     assert darker.max() == 0.0
+
+
+def test_labels_are_the_kept_components_renumbered_by_peak() -> None:
+    from scipy import ndimage
+
+    rng = np.random.default_rng(3)
+    volume = Volume(array=np.zeros((8, 40, 40), np.float32), spacing=(1.0, 1.0, 1.0))
+    heat = ndimage.gaussian_filter(rng.random(volume.shape).astype(np.float32), 1.5)
+    threshold = float(np.quantile(heat, 0.97))
+    labels, findings = segment(heat, volume, threshold, min_size_mm3=4.0)
+    raw, n = ndimage.label(heat > threshold)
+    assert labels.dtype == np.int32 and labels.shape == volume.shape and len(findings) >= 2
+    assert [f.peak for f in findings] == sorted((f.peak for f in findings), reverse=True)
+    for finding in findings:
+        region = labels == finding.id
+        assert len(np.unique(raw[region])) == 1, "a finding is not one component"
+        assert np.array_equal(region, raw == raw[region][0])
+        assert region.sum() == finding.voxels >= 4
+    dropped = (raw > 0) & (labels == 0)
+    assert all((raw == c).sum() < 4 for c in np.unique(raw[dropped]))
+    none, found = segment(heat, volume, float(heat.max()) + 1.0)
+    assert found == [] and none.dtype == np.int32 and not none.any()
+    tiny, found = segment(heat, volume, threshold, min_size_mm3=1e9)
+    assert found == [] and tiny.dtype == np.int32 and not tiny.any()

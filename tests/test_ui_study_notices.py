@@ -65,13 +65,13 @@ def test_not_assessed_results_share_one_banner_line_per_study(qtbot, study: Path
         window.open_path(str(study))
     for _ in range(2):
         reason = f"{window.volume.source}: no installed model fits a chest CT series"
-        window._on_result(Result.not_assessed(window.volume, reason))
+        window.show_result(Result.not_assessed(window.volume, reason))
     banner = window.notices.label
     assert banner.isVisible() and banner.text().count("no installed model fits") == 1
     banner.linkActivated.emit("hide")
-    window._on_result(Result.not_assessed(window.volume, reason))
+    window.show_result(Result.not_assessed(window.volume, reason))
     assert not banner.isVisible()  # hidden stays hidden for a reason already told
     with qtbot.waitSignal(window.volumeShown, timeout=WAIT_MS):
         window.open_path(str(study))  # a study opened again may tell it again
-    window._on_result(Result.not_assessed(window.volume, reason))
+    window.show_result(Result.not_assessed(window.volume, reason))
     assert banner.isVisible() and not visible_dialogs()

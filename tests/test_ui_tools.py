@@ -146,7 +146,7 @@ def test_zoom_pan_keys_and_cine(qtbot, window: MainWindow) -> None:
 
 def test_selecting_a_finding_centres_its_peak_in_every_view(qtbot, window: MainWindow) -> None:
     volume = window.volume
-    window._on_result(make_result(volume))
+    window.show_result(make_result(volume))
     for view in window.views.values():
         view.zoom_1to1()  # zoomed in: the finding is out of view until selected
     window.findings.select_finding(1)
@@ -235,7 +235,7 @@ def test_corner_text_hides_and_de_identifies(qtbot, window: MainWindow) -> None:
     )
     window.views["axial"].step(1)
     assert corners["bottom_left"].text().startswith(f"{axial.index + 1}/12")
-    window._on_result(make_result(window.volume))
+    window.show_result(make_result(window.volume))
     assert corners["bottom_right"].text().endswith("tiny\nFLAGGED")
     study = StudyInfo(None, "20240102", "CT chest")
     window.browser.set_index(StudyIndex("/data", [PatientInfo("P123", "Doe^Jane", [study])]))

@@ -28,10 +28,9 @@ def segment(
     sz, sy, sx = (float(v) for v in volume.spacing)
     voxel = 1.0 if in_px else sy * sx if single else sz * sy * sx
     min_voxels = max(1, int(np.ceil((min_area_mm2 if single else min_size_mm3) / voxel)))
-    raw, n = ndimage.label(anomaly_map > threshold)
-    labels = np.zeros(anomaly_map.shape, dtype=np.int32)
-    if n == 0:
-        return labels, []
+    raw, n = ndimage.label(anomaly_map > threshold)  # int32, relabelled in place below:
+    if n == 0:  # one label volume in memory, not two
+        return raw, []
     # measure on the above-threshold voxels only: scipy's per-label reductions sort the whole
     # volume, which takes minutes for a 300-slice series
     flat = np.flatnonzero(raw)
@@ -43,11 +42,12 @@ def segment(
     keep = np.flatnonzero(sizes >= min_voxels)
     keep = keep[keep > 0]
     if keep.size == 0:
-        return labels, []
+        raw.fill(0)
+        return raw, []
     order = keep[np.argsort(-peaks[keep], kind="stable")]
     lookup = np.zeros(n + 1, dtype=np.int32)
     lookup[order] = np.arange(1, order.size + 1)
-    labels = lookup[raw]
+    labels = np.take(lookup, raw, out=raw, mode="clip")  # each voxel reads only itself: safe
     sums = np.bincount(component, weights=values, minlength=n + 1)
     coords = np.unravel_index(flat, anomaly_map.shape)
     centres = [

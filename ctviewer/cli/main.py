@@ -12,7 +12,16 @@ import sys
 from ctviewer import __version__
 from ctviewer.errors import CTViewerError
 
-COMMAND_MODULES = ("viewer", "info", "engine", "feedback", "store", "report", "pacs")
+COMMAND_MODULES = (
+    "viewer",
+    "info",
+    "engine",
+    "feedback",
+    "store",
+    "report",
+    "pacs",
+    "screen",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ctviewer.errors import InputError
-from ctviewer.io.dicom import read_series
+from ctviewer.io.dicom import read_series, series_source
 from ctviewer.io.discover import discover
 from ctviewer.io.files import read_file
 from ctviewer.io.readers import reader_for, reader_of_kind
@@ -28,6 +28,7 @@ __all__ = [
     "pick_series",
     "read_file",
     "read_series",
+    "series_source",
 ]
 
 Input = Volume | str | Path  # a Volume, or a file/folder to read

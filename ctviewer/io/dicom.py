@@ -245,13 +245,18 @@ def _nothing_to_show(source: str, skipped: list[InputError]) -> InputError:
     return InputError("no image left to show: " + "; ".join(skip_notes(skipped)[:2]), source)
 
 
+def series_source(series: SeriesInfo) -> str:
+    """What a series' Volume and Result name as their source: its file, or its files' folder."""
+    return series.files[0] if len(series.files) == 1 else str(Path(series.files[0]).parent)
+
+
 def read_series(
     series: SeriesInfo, progress: ProgressFn | None = None, cancel: CancelFlag | None = None
 ) -> Volume:
     """Decode every image of `series` into a Volume sorted along the slice normal. Files that
     cannot be read, and slices that are not finite after rescale, are skipped with a warning;
     InputError when nothing is left."""
-    source = series.files[0] if len(series.files) == 1 else str(Path(series.files[0]).parent)
+    source = series_source(series)
     report(progress, 0.0, "reading headers")
     headers, skipped = _read_headers(series.files, cancel)
     frames, unusable = _usable_frames(headers)

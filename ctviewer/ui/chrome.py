@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from ctviewer.render import COLORMAPS
 from ctviewer.ui.settings import DEVICES
+from ctviewer.ui.worklist_panel import open_worklist
 from ctviewer.viewer.bindings import KEYS, key_binding
 
 VIEW_AREA_KEYS = (  # keys of the viewing area, not of text boxes; cine last (it has an action)
@@ -105,6 +106,7 @@ def build_menus(w: QMainWindow) -> None:
     menu.addAction(a["open_file"])
     menu.addAction(make_action(w, "Open &DICOMDIR…", w.choose_dicomdir))
     menu.addAction(a["pacs"])
+    menu.addAction(make_action(w, "Open &worklist…", lambda: open_worklist(w)))
     w.recent_menu = menu.addMenu("&Recent studies")
     menu.addAction(make_action(w, "Try the &demo study", w.open_demo))
     menu.addSeparator()

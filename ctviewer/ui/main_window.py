@@ -37,6 +37,7 @@ from ctviewer.ui.study_opening import StudyOpening
 from ctviewer.ui.welcome import WelcomePage
 from ctviewer.ui.window_display import TOOLS, WindowDisplay
 from ctviewer.ui.workers import Jobs, Worker
+from ctviewer.ui.worklist_panel import step_worklist
 from ctviewer.viewer import ViewerModel
 from ctviewer.viewer.bindings import PAGE_STEP
 from ctviewer.volume import Finding, Result
@@ -123,6 +124,8 @@ class MainWindow(StudyOpening, WindowDisplay, QMainWindow):
             "delete_measurement": self.delete_measurement, "run_analysis": self.run_analysis,
             "cancel": self.cancel, "accept": lambda: self.findings.request("accept"),
             "reject": lambda: self.findings.request("reject"), "help_bindings": self.show_bindings,
+            "next_unreviewed": lambda: step_worklist(self, 1),
+            "previous_unreviewed": lambda: step_worklist(self, -1),
         }  # fmt: skip
 
     # -- layout -------------------------------------------------------------------------------
@@ -265,11 +268,12 @@ class MainWindow(StudyOpening, WindowDisplay, QMainWindow):
             "analysis",
             self.model.analyse,
             self.model.volume,
-            on_result=self._on_result,
+            on_result=self.show_result,
             label="analysis",
         )
 
-    def _on_result(self, result: Result) -> None:
+    def show_result(self, result: Result) -> None:
+        """Show an analysis of the shown series (ignored when another series is shown now)."""
         if not self.model.set_result(result):
             return  # a different series was opened meanwhile
         self.message(f"Analysis done on {result.model.device}: {verdict_text(result)}")

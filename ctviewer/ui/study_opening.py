@@ -74,10 +74,13 @@ class StudyOpening:
         except CTViewerError as error:  # nothing showable: the browser lists what was set aside
             self.show_error(error)
             return
-        self.load_series(first)
+        self.load_series(first, self._auto_run_once)
 
-    def load_series(self, series: SeriesInfo) -> None:
+    def load_series(self, series: SeriesInfo, auto_run: bool | None = None) -> None:
+        """Read `series` in a worker and show it; analyse it after when `auto_run` (None: the
+        setting)."""
         self.cancel_jobs(("load", "preview", "analysis"))
+        self._auto_run_once = auto_run
         self.model.set_series(series)
         self.browser.select_series(series.key)
         self.message(f"Loading {series.description or series.key} ({series.n_images} images)…")

@@ -64,6 +64,8 @@ KEYS = (
     ),
     KeyBinding("accept", ("A",), "Accept the selected finding", "Review"),
     KeyBinding("reject", ("R",), "Reject the selected finding", "Review"),
+    KeyBinding("next_unreviewed", ("N",), "Worklist: next case nobody has reviewed", "Review"),
+    KeyBinding("previous_unreviewed", ("Shift+N",), "Worklist: previous unreviewed case", "Review"),
     KeyBinding("help_bindings", ("F1",), "This table of keys and mouse", "Help"),
 )
 
