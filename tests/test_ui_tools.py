@@ -15,7 +15,16 @@ from PySide6.QtWidgets import QApplication
 from ctviewer.feedback.store import FeedbackStore
 from ctviewer.ui.main_window import MainWindow
 from ctviewer.viewer.bindings import KEYS, PRESET_KEYS, markdown_table, rows
-from ctviewer.volume import Finding, ModelInfo, PatientInfo, Result, StudyIndex, StudyInfo, Volume
+from ctviewer.volume import (
+    Finding,
+    ModelInfo,
+    PatientInfo,
+    Result,
+    SeriesInfo,
+    StudyIndex,
+    StudyInfo,
+    Volume,
+)
 
 pytestmark = pytest.mark.gui
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -237,7 +246,8 @@ def test_corner_text_hides_and_de_identifies(qtbot, window: MainWindow) -> None:
     assert corners["bottom_left"].text().startswith(f"{axial.index + 1}/12")
     window.show_result(make_result(window.volume))
     assert corners["bottom_right"].text().endswith("tiny\nFLAGGED")
-    study = StudyInfo(None, "20240102", "CT chest")
+    series = SeriesInfo("s1", "1.2", "CT", "Doe lung follow-up", ["a.dcm"], 12, 64, 64, None)
+    study = StudyInfo(None, "20240102", "CT chest", [series])
     window.browser.set_index(StudyIndex("/data", [PatientInfo("P123", "Doe^Jane", [study])]))
     assert "Doe^Jane (P123)" in window.browser.topLevelItem(0).text(0)
     axial.graphics.setFocus()
@@ -249,6 +259,11 @@ def test_corner_text_hides_and_de_identifies(qtbot, window: MainWindow) -> None:
     assert window.windowTitle() == "ctviewer"
     patient = window.browser.topLevelItem(0)
     assert patient.text(0) == "Patient 1" and patient.child(0).text(0) == "Study"
+    (series_item,) = window.browser.series_items()  # descriptions are free text: hidden too
+    assert series_item.text(0).startswith("Series 1\n") and "Doe" not in series_item.toolTip(0)
+    key(qtbot, axial.graphics, "Shift+D")
+    assert series_item.text(0).startswith("Doe lung follow-up\n")
+    key(qtbot, axial.graphics, "Shift+D")
     key(qtbot, axial.graphics, "T")
     assert not corners["top_left"].isVisible()
     again = MainWindow()  # both settings persist

@@ -56,14 +56,15 @@ def make_thumbnails(series: list[SeriesInfo], progress=None, cancel=None) -> dic
     return thumbnails
 
 
-def series_label(series: SeriesInfo) -> str:
-    """Two lines: description, then images, matrix, spacing and a warning count."""
+def series_label(series: SeriesInfo, name: str | None = None) -> str:
+    """Two lines: description (or `name` in its place: descriptions are free text, hidden in a
+    de-identified display), then images, matrix, spacing and a warning count."""
     details = f"{series.n_images} images · {series.modality} {series.rows}×{series.cols}"
     if series.spacing:
         details += " · " + "×".join(f"{s:.3g}" for s in series.spacing) + " mm"
     if series.warnings:
         details += f" · ⚠ {len(series.warnings)}"
-    return f"{series.description or '(no description)'}\n{details}"
+    return f"{name or series.description or '(no description)'}\n{details}"
 
 
 class SeriesBrowser(QTreeWidget):
@@ -116,6 +117,11 @@ class SeriesBrowser(QTreeWidget):
         self.deidentified = bool(on)
         for item, text, anonymous in self._identity:
             item.setText(0, anonymous if on else text)
+        for number, item in enumerate(self._items.values(), start=1):
+            series = item.data(0, SERIES_ROLE)
+            item.setText(0, series_label(series, f"Series {number}" if on else None))
+            tip = [f"Series {number}"] if on else [series.description or series.key]
+            item.setToolTip(0, "\n".join([*tip, *series.warnings]))
 
     def _add_series(self, parent: QTreeWidgetItem, series: SeriesInfo) -> None:
         item = QTreeWidgetItem(parent, [series_label(series)])
