@@ -31,11 +31,6 @@ NO_VENV = (
 )
 
 
-# PyPI's Linux torch wheel pulls ~3 GB of CUDA libraries; the pinned, tested build is the CPU one
-# (`2.13.0+cpu` satisfies `torch==2.13.0`). Set CTVIEWER_TORCH_INDEX="" to take PyPI's.
-TORCH_INDEX = os.environ.get("CTVIEWER_TORCH_INDEX", "https://download.pytorch.org/whl/cpu")
-TORCH_CPU = ("--extra-index-url", TORCH_INDEX) if TORCH_INDEX else ()
-
 # the tests open the viewer offscreen: Qt needs these system libraries even without a display
 TEST_SYSTEM_CHECK = """
 import sys
@@ -110,7 +105,7 @@ def ensure_environment() -> None:
         flush=True,
     )
     _pip("--upgrade", "pip")
-    _pip(*TORCH_CPU, "-c", str(ROOT / "constraints.txt"), "-e", f"{ROOT}[dev]")
+    _pip("-c", str(ROOT / "constraints.txt"), "-e", f"{ROOT}[dev]")
     STAMP.write_text(fingerprint)
     print(f"[setup] done in {time.monotonic() - started:.0f} s", flush=True)
 

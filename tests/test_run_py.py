@@ -114,17 +114,3 @@ def test_system_check_passes_where_the_tests_run(monkeypatch: pytest.MonkeyPatch
     run_py = load_run_py()  # the real check, with the interpreter running these tests
     monkeypatch.setattr(run_py, "PYTHON", Path(sys.executable))
     assert run_py.test_system_problem() == ""
-
-
-def test_setup_takes_the_cpu_torch_build(
-    run_py: ModuleType, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """PyPI's Linux torch wheel would pull ~3 GB of CUDA libraries into a fresh clone."""
-    calls = []
-    monkeypatch.setattr(run_py, "create_environment", lambda: run_py.VENV.mkdir())
-    monkeypatch.setattr(run_py, "_has_pip", lambda: True)
-    monkeypatch.setattr(subprocess, "run", lambda args, **kwargs: calls.append(args))
-    run_py.ensure_environment()
-    install = calls[-1]
-    assert install[install.index("--extra-index-url") + 1] == "https://download.pytorch.org/whl/cpu"
-    assert run_py.STAMP.exists()  # set up once, not again on the next run
