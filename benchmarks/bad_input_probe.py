@@ -6,7 +6,8 @@ Every case × entry point runs in its own forked process (the parent imports ctv
 once, so a fork starts in milliseconds; a crash or a memory blow-up kills one run, not the probe)
 and is classified:
 
-  clean error     rc ≠ 0, exactly one `ctviewer: error:` line that names the input, no traceback
+  clean error     rc ≠ 0, one line on stderr (progress lines aside, C libraries' output included):
+                  `ctviewer: error: ...` naming the input
   correct         a readable input got a verdict, or "not assessed" with a reason; `info` listed
                   what it found (or set aside, with reasons); the viewer showed a readable image
   traceback       an exception escaped (or the run crashed / hung)
@@ -25,6 +26,7 @@ import io
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -51,6 +53,7 @@ ENTRIES = ("info", "detect", "report", "viewer")
 # cases run as an ordinary user when the probe runs as root (who reads any file)
 AS_NOBODY = {"unreadable_file", "unreadable_folder"}
 NOBODY = 65534
+PROGRESS = re.compile(r"^\s*\d+% ")  # the CLI's progress lines on stderr
 TIMEOUT_S = 300
 
 # -- builders: (output path stem) → input path --------------------------------------------------
@@ -354,6 +357,9 @@ def _child(
         os.setgid(NOBODY)
         os.setuid(NOBODY)
     os.environ["CTVIEWER_HOME"] = home
+    native = Path(result_file).with_name("native-stderr.txt")  # what C libraries print
+    fd = os.open(native, os.O_WRONLY | os.O_CREAT, 0o666)
+    os.dup2(fd, 2)
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         try:
@@ -363,9 +369,8 @@ def _child(
         except BaseException:  # noqa: BLE001 - the probe reports whatever escaped
             traceback.print_exc()
             rc = 99
-    Path(result_file).write_text(
-        json.dumps({"rc": rc, "out": stdout.getvalue(), "err": stderr.getvalue()})
-    )
+    err = stderr.getvalue() + native.read_text(errors="replace")
+    Path(result_file).write_text(json.dumps({"rc": rc, "out": stdout.getvalue(), "err": err}))
 
 
 def classify(entry: str, rc: int, out: str, err: str, expect: str, path: str) -> str:
@@ -373,9 +378,11 @@ def classify(entry: str, rc: int, out: str, err: str, expect: str, path: str) ->
     if "Traceback" in err or rc == 99:
         return "traceback"
     if rc != 0:
-        errors = [line for line in err.splitlines() if line.startswith("ctviewer: error:")]
-        named = len(errors) == 1 and (path in errors[0] or Path(path).name in errors[0])
-        return "clean error" if named else "unclear error"
+        lines = [line for line in err.splitlines() if line.strip() and not PROGRESS.match(line)]
+        named = len(lines) == 1 and (path in lines[0] or Path(path).name in lines[0])
+        return (
+            "clean error" if named and lines[0].startswith("ctviewer: error:") else "unclear error"
+        )
     if entry == "info" or expect == "either":
         return "correct"
     verdict = {
