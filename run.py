@@ -31,6 +31,18 @@ NO_VENV = (
 )
 
 
+# the tests open the viewer offscreen: Qt needs these system libraries even without a display
+TEST_SYSTEM_CHECK = """
+import sys
+from ctviewer.errors import CTViewerError
+from ctviewer.ui.system_check import check_viewer_can_start
+try:
+    check_viewer_can_start({"QT_QPA_PLATFORM": "offscreen"})
+except CTViewerError as error:
+    sys.exit(f"run.py: cannot run the tests here: {error}")
+"""
+
+
 class SetupError(Exception):
     """One line for the user; run.py prints it and exits 1 (never a traceback)."""
 
@@ -98,6 +110,17 @@ def ensure_environment() -> None:
     print(f"[setup] done in {time.monotonic() - started:.0f} s", flush=True)
 
 
+def test_system_problem() -> str:
+    """The one line saying which system libraries the tests lack ("" when none)."""
+    check = subprocess.run(
+        [str(PYTHON), "-c", TEST_SYSTEM_CHECK], capture_output=True, text=True, check=False
+    )
+    if check.returncode == 0:
+        return ""
+    lines = check.stderr.strip().splitlines()
+    return lines[-1] if lines else f"run.py: the system check failed (exit code {check.returncode})"
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"demo", "test", "ctviewer"}:
         print(__doc__)
@@ -109,6 +132,10 @@ def main(argv: list[str]) -> int:
         return 1
     command, rest = argv[0], argv[1:]
     if command == "test":
+        problem = test_system_problem()
+        if problem:
+            print(problem, file=sys.stderr)
+            return 1
         args = [str(PYTHON), "-m", "pytest", *rest]
     elif command == "demo":
         args = [str(PYTHON), "-m", "ctviewer", "demo", *rest]

@@ -6,7 +6,8 @@ Every case × entry point runs in its own forked process (the parent imports ctv
 once, so a fork starts in milliseconds; a crash or a memory blow-up kills one run, not the probe)
 and is classified:
 
-  clean error     rc ≠ 0, exactly one `ctviewer: error:` line that names the input, no traceback
+  clean error     rc ≠ 0, one line on stderr (progress lines aside, C libraries' output included):
+                  `ctviewer: error: ...` naming the input
   correct         a readable input got a verdict, or "not assessed" with a reason; `info` listed
                   what it found (or set aside, with reasons); the viewer showed a readable image
   traceback       an exception escaped (or the run crashed / hung)
@@ -25,6 +26,7 @@ import io
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -48,6 +50,10 @@ TINY_DICOMDIR = DICOM / "pydicom_ct/pydicom_test_files/dicomdirtests/TINY_ALPHA"
 PHILIPS = DICOM / "dcm_qa_ct_philips_exam"
 PNG = DATA / "anomaly/head_ct_hemorrhage/train/normal/101.png"
 ENTRIES = ("info", "detect", "report", "viewer")
+# cases run as an ordinary user when the probe runs as root (who reads any file)
+AS_NOBODY = {"unreadable_file", "unreadable_folder"}
+NOBODY = 65534
+PROGRESS = re.compile(r"^\s*\d+% ")  # the CLI's progress lines on stderr
 TIMEOUT_S = 300
 
 # -- builders: (output path stem) → input path --------------------------------------------------
@@ -189,6 +195,13 @@ def _unreadable(out: Path) -> Path:
     return out
 
 
+def _unreadable_folder(out: Path) -> Path:
+    out.mkdir()
+    shutil.copy(SMALL, out / "ct.dcm")
+    out.chmod(0)
+    return out
+
+
 def _png16(out: Path) -> Path:
     from PIL import Image
 
@@ -301,6 +314,7 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "symlink_loop": (_loop, "error"),
     "missing_path": (lambda p: p / "does-not-exist", "error"),
     "unreadable_file": (lambda p: _unreadable(p.with_suffix(".dcm")), "error"),
+    "unreadable_folder": (_unreadable_folder, "error"),
     "dicomdir_missing_files": (_dicomdir_missing, "error"),
     "png_16bit": (lambda p: _png16(p.with_suffix(".png")), "works"),
     "corrupt_png": (lambda p: _cut(PNG, p.with_suffix(".png"), PNG.stat().st_size // 3), "error"),
@@ -334,10 +348,18 @@ def _argv(entry: str, path: str, out: str) -> list[str]:
     return ["report", path, "--out", f"{out}/r.pdf", "--json"]
 
 
-def _child(entry: str, path: str, out: str, home: str, result_file: str) -> None:
+def _child(
+    entry: str, path: str, out: str, home: str, result_file: str, as_nobody: bool = False
+) -> None:
     from ctviewer.cli.main import main
 
+    if as_nobody:  # see AS_NOBODY
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
     os.environ["CTVIEWER_HOME"] = home
+    native = Path(result_file).with_name("native-stderr.txt")  # what C libraries print
+    fd = os.open(native, os.O_WRONLY | os.O_CREAT, 0o666)
+    os.dup2(fd, 2)
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         try:
@@ -347,9 +369,8 @@ def _child(entry: str, path: str, out: str, home: str, result_file: str) -> None
         except BaseException:  # noqa: BLE001 - the probe reports whatever escaped
             traceback.print_exc()
             rc = 99
-    Path(result_file).write_text(
-        json.dumps({"rc": rc, "out": stdout.getvalue(), "err": stderr.getvalue()})
-    )
+    err = stderr.getvalue() + native.read_text(errors="replace")
+    Path(result_file).write_text(json.dumps({"rc": rc, "out": stdout.getvalue(), "err": err}))
 
 
 def classify(entry: str, rc: int, out: str, err: str, expect: str, path: str) -> str:
@@ -357,9 +378,11 @@ def classify(entry: str, rc: int, out: str, err: str, expect: str, path: str) ->
     if "Traceback" in err or rc == 99:
         return "traceback"
     if rc != 0:
-        errors = [line for line in err.splitlines() if line.startswith("ctviewer: error:")]
-        named = len(errors) == 1 and (path in errors[0] or Path(path).name in errors[0])
-        return "clean error" if named else "unclear error"
+        lines = [line for line in err.splitlines() if line.strip() and not PROGRESS.match(line)]
+        named = len(lines) == 1 and (path in lines[0] or Path(path).name in lines[0])
+        return (
+            "clean error" if named and lines[0].startswith("ctviewer: error:") else "unclear error"
+        )
     if entry == "info" or expect == "either":
         return "correct"
     verdict = {
@@ -384,15 +407,16 @@ def _message(entry: str, data: dict) -> str:
 
 
 def _run_all(names: list[str], jobs: int, tmp: Path) -> list[dict]:
-    import ctviewer.cli.main  # noqa: F401 - imported once, before forking
-    import ctviewer.pipeline  # noqa: F401
+    import ctviewer.pipeline  # noqa: F401 - imported once, before forking
+    import ctviewer.report.export  # noqa: F401
+    from ctviewer.cli.main import build_parser
+
+    build_parser()  # imports every command module (a child running as nobody may not read them)
 
     context = multiprocessing.get_context("fork")
     tasks = []
     for name in names:
         build, expect = CASES[name]
-        if name == "unreadable_file" and os.geteuid() == 0:
-            continue  # root reads any file: the case cannot be made here
         path = str(build(tmp / name))
         for entry in ENTRIES:
             tasks.append((name, entry, path, expect))
@@ -404,8 +428,12 @@ def _run_all(names: list[str], jobs: int, tmp: Path) -> list[dict]:
             run = tmp / "runs" / f"{name}-{entry}"
             (run / "home").mkdir(parents=True)
             result = run / "result.json"
-            args = (entry, path, str(run / "out"), str(run / "home"))
-            child = context.Process(target=_child, args=(*args, str(result)))
+            as_nobody = name in AS_NOBODY and os.geteuid() == 0
+            if as_nobody:
+                for folder in (tmp, tmp / "runs", run, run / "home"):
+                    folder.chmod(0o777)
+            args = (entry, path, str(run / "out"), str(run / "home"), str(result), as_nobody)
+            child = context.Process(target=_child, args=args)
             child.start()
             running.append((child, time.monotonic(), name, entry, path, expect, result))
         time.sleep(0.05)

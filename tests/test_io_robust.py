@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +154,44 @@ def test_a_one_pixel_image_is_not_read_as_a_slice(shared_data: Path, tmp_path: P
     with pytest.raises(InputError, match="too small") as caught:
         load_volume(path)
     assert str(path) in str(caught.value)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_a_corrupt_jpeg2000_series_is_one_line_on_the_console(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """OpenJPEG prints hundreds of lines from C about a broken stream; the user sees our one."""
+    folder = tmp_path / "series"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for path in sorted((shared_data / "dicom/totalsegmentator_example/example_ct_dicom").iterdir()):
+        ds = pydicom.dcmread(path)
+        stream = bytearray(ds.PixelData)
+        stream[200:-200] = rng.integers(0, 256, len(stream) - 400, dtype=np.uint8).tobytes()
+        ds.PixelData = bytes(stream)
+        ds.save_as(folder / path.name)
+    run = subprocess.run(
+        [sys.executable, "-m", "ctviewer", "detect", str(folder), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=300,
+    )
+    assert run.returncode == 1
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith(f"ctviewer: error: {folder}")
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_a_slot_that_failed_to_decode_is_checked_without_a_numpy_warning() -> None:
+    """A slice whose file failed to decode keeps whatever memory held (Inf and -Inf, say):
+    checking it must not print numpy's 'invalid value encountered' above our one line."""
+    from ctviewer.io.dicom import _slots_to_keep
+    from ctviewer.io.headers import Frame
+
+    frames = [Frame(f"f{k}.dcm", None, 2, 2, None, None, None) for k in range(3)]
+    array = np.zeros((3, 2, 2), np.float32)
+    array[1, 0] = [np.inf, -np.inf]  # the failed slot's leftover memory
+    array[2, 0, 0] = np.nan  # a slice that is NaN after rescale
+    keep, non_finite = _slots_to_keep(array, frames, [InputError("cannot decode", "f1.dcm")])
+    assert keep == [0] and [e.path for e in non_finite] == ["f2.dcm"]

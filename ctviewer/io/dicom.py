@@ -32,6 +32,7 @@ from ctviewer.io.headers import (
     slice_thickness,
     window_of,
 )
+from ctviewer.io.quiet import native_output_muted
 from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report
 from ctviewer.volume import SeriesInfo, Volume
 
@@ -202,7 +203,8 @@ def _slots_to_keep(
     the files with non-finite slices lost them."""
     failed_files = {error.path for error in failed}
     # float64 sums of float32 values cannot overflow, so only NaN or Inf make them non-finite
-    finite = np.isfinite(array.sum(axis=(1, 2), dtype=np.float64))
+    with np.errstate(invalid="ignore", over="ignore"):  # Inf - Inf is what we look for here
+        finite = np.isfinite(array.sum(axis=(1, 2), dtype=np.float64))
     keep, non_finite = [], Counter()
     for k, frame in enumerate(frames):
         if frame.path in failed_files:
@@ -292,14 +294,15 @@ def _decode(
     tasks = _plan(frames, compressed, chunk)
     failed: list[InputError] = []
     pool = ThreadPoolExecutor(workers())
-    try:
-        futures = [pool.submit(_run_task, slots, frames, compressed, array) for slots in tasks]
-        for done, future in enumerate(as_completed(futures), start=1):
-            check_cancel(cancel)
-            failed.extend(future.result())
-            report(progress, done / len(futures), f"decoded {done}/{len(futures)} parts")
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    with native_output_muted():  # codecs print pages about broken streams; we say it in a line
+        try:
+            futures = [pool.submit(_run_task, slots, frames, compressed, array) for slots in tasks]
+            for done, future in enumerate(as_completed(futures), start=1):
+                check_cancel(cancel)
+                failed.extend(future.result())
+                report(progress, done / len(futures), f"decoded {done}/{len(futures)} parts")
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     return array, failed
 
 

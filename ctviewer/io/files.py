@@ -17,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 from ctviewer.errors import InputError
 from ctviewer.io import readers
 from ctviewer.io.integrity import check_complete, nifti_nonfinite_voxels
+from ctviewer.io.quiet import native_output_muted
 from ctviewer.volume import SeriesInfo, Volume
 
 SITK_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -43,7 +44,8 @@ def _describe_volume(path: str) -> SeriesInfo:
     reader = sitk.ImageFileReader()
     reader.SetFileName(path)
     try:
-        reader.ReadImageInformation()
+        with native_output_muted():
+            reader.ReadImageInformation()
     except RuntimeError as error:
         raise InputError("unreadable volume file", path) from error
     dimension = reader.GetDimension()
@@ -98,7 +100,8 @@ def read_file(path: str | Path) -> Volume:
 def _read_volume(path: str) -> Volume:
     check_complete(path)
     try:
-        image = sitk.ReadImage(path)
+        with native_output_muted():
+            image = sitk.ReadImage(path)
     except RuntimeError as error:
         raise InputError("unreadable volume file", path) from error
     if image.GetNumberOfComponentsPerPixel() != 1 or image.GetDimension() not in (2, 3):
@@ -106,7 +109,8 @@ def _read_volume(path: str) -> Volume:
     if image.GetDimension() == 2:
         image = sitk.JoinSeries(image)
     check_geometry(image.GetSpacing(), image.GetOrigin(), image.GetDirection(), path)
-    image = sitk.DICOMOrient(image, "LPS")
+    with native_output_muted():
+        image = sitk.DICOMOrient(image, "LPS")
     array = sitk.GetArrayFromImage(image).astype(np.float32)
     check_values(array, path)
     if path.lower().endswith((".nii", ".nii.gz")):
@@ -141,7 +145,9 @@ def check_values(array: np.ndarray, path: str) -> None:
     the model as an image and come back as a confident verdict."""
     if array.size == 0:
         raise InputError(f"empty image ({' × '.join(map(str, array.shape[::-1]))} pixels)", path)
-    if not np.isfinite(array.sum(dtype=np.float64)):  # float64 sums of float32 never overflow
+    with np.errstate(invalid="ignore"):  # Inf - Inf is one of the things we look for
+        total = array.sum(dtype=np.float64)  # float64 sums of float32 never overflow
+    if not np.isfinite(total):
         bad = int(array.size - np.count_nonzero(np.isfinite(array)))
         raise InputError(f"{bad} of {array.size} voxels are NaN or infinite", path)
 
