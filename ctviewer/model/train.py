@@ -453,7 +453,9 @@ def head_ct_recipe() -> TrainConfig:
         synthetic=0.5,
         noise_std=0.05,
         noise_res=8,
-        scoring=Scoring(residual="positive", erode_px=2, median=3, sigma=0.0, percent=1.0),
+        scoring=Scoring(
+            residual="positive", erode_px=2, erode_hu_px=1, median=3, sigma=0.0, percent=1.0
+        ),
         calibration="empirical",
         calibrate_on="all",
         target_specificity=0.95,
