@@ -59,18 +59,25 @@ def evaluate(model, items: list[tuple[Path, int]]) -> dict:
     from ctviewer.feedback.validation import metrics
     from ctviewer.pipeline import detect, load_inputs
 
-    scores = [detect(next(load_inputs([path])), model).score for path, _ in items]
+    results = [detect(next(load_inputs([path])), model) for path, _ in items]
+    # a not-assessed image has no verdict: counted as not flagged (and counted)
+    scores = [r.score if r.assessed else 0.0 for r in results]
     labels = np.array([label for _, label in items])
-    return metrics(np.asarray(scores), labels, model.threshold)
+    out = metrics(np.asarray(scores), labels, model.threshold)
+    out["not_assessed"] = sum(not r.assessed for r in results)
+    return out
 
 
 def simulate_review(store, model, items: list[tuple[Path, int]], reviewer: str) -> dict:
     """The simulated radiologist; returns how many decisions of each kind it recorded."""
     from ctviewer.pipeline import detect, load_inputs
 
-    counts = {"accept": 0, "reject": 0, "normal": 0, "missed": 0}
+    counts = {"accept": 0, "reject": 0, "normal": 0, "missed": 0, "not_assessed": 0}
     for path, label in items:
         result = detect(next(load_inputs([path])), model)
+        if not result.assessed:  # no verdict to review (e.g. a score below every normal's)
+            counts["not_assessed"] += 1
+            continue
         if label == 1:
             for finding in result.findings:
                 store.record(result, finding, "accept", reviewer)
@@ -197,7 +204,8 @@ def cv_splits(name: str, args, workdir: Path) -> list[dict]:
             home = workdir / f"{name}_cv{seed}_{k}"
             home.mkdir(parents=True, exist_ok=True)
             base_path = home.with_suffix(".pt")
-            save_model(train_model(normals, config), base_path)
+            if not base_path.is_file():  # kept in the work dir, reused by a rerun
+                save_model(train_model(normals, config), base_path)
             result = review_and_learn(base_path, review, test, normals, home, args)
             out.append({"split": f"seed {seed} fold {k}", **result})
             _print_split(name, out[-1])

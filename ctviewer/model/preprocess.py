@@ -260,8 +260,8 @@ def inner_mask(image: np.ndarray, body: np.ndarray) -> np.ndarray:
 
 
 BONE_HU = 200.0  # head CT in HU: skull above this; blood (up to ~130 HU) and brain below
-HEAD_CAP = 2.0  # inside the skull, windowed CT may exceed the window's top (1) up to this:
-# a bleed 90 HU over brain is not clipped flat like the bone around it
+HEAD_CAP = 1.6  # inside the skull, windowed CT may exceed the window's top (1) up to this
+# (brain window: 128 HU): a bleed 90 HU over brain is not clipped flat like the bone around it
 
 
 def skull_strip_hu(hu: np.ndarray, body: np.ndarray) -> np.ndarray:
