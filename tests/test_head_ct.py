@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from ctviewer.synth.head import add_bleed, brain_mask_hu, make_head_phantom
 from ctviewer.volume import Volume
 
 BRAIN = Preprocessing(kind="image", size=64, organ="inner", normalize="organ", hu_window=(40, 80))
+SKULL_HU = replace(BRAIN, skull_hu=True)
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +30,18 @@ def _as_image(volume: Volume, values: np.ndarray) -> Volume:
 
 
 def test_hu_through_the_brain_window_is_prepared_like_the_windowed_image(phantom):
-    """One path: outside the skull, HU read through the brain window give the windowed image's
-    values; the brain found by HU is the image path's brain plus the rim next to the skull."""
     from_hu = prepare_volume(phantom, BRAIN)
     from_image = prepare_volume(_as_image(phantom, window_hu(phantom.array, (40, 80))), BRAIN)
+    np.testing.assert_array_equal(from_hu.images, from_image.images)
+    np.testing.assert_array_equal(from_hu.body, from_image.body)
+    assert from_hu.box == from_image.box and not from_hu.from_hu
+
+
+def test_skull_hu_keeps_the_windowed_image_outside_the_brain_and_adds_the_rim(phantom):
+    """`skull_hu`: outside the skull, HU read through the brain window give the windowed image's
+    values; the brain found by HU is the image path's brain plus the rim next to the skull."""
+    from_hu = prepare_volume(phantom, SKULL_HU)
+    from_image = prepare_volume(_as_image(phantom, window_hu(phantom.array, (40, 80))), SKULL_HU)
     assert from_hu.box == from_image.box and from_hu.from_hu and not from_image.from_hu
     assert from_hu.body[from_image.body].mean() > 0.97
     assert from_hu.body.sum() > from_image.body.sum()
@@ -48,7 +58,7 @@ def test_an_extra_axial_bleed_stays_inside_the_hu_brain_and_is_not_clipped(phant
     rng = np.random.default_rng(1)
     hu, bleed = add_bleed(phantom.array, brain, phantom.spacing, rng, "extra-axial", 25.0, 85.0)
     volume = Volume(array=hu, spacing=phantom.spacing, is_hu=True)
-    from_hu = prepare_volume(volume, BRAIN)
+    from_hu = prepare_volume(volume, SKULL_HU)
     from_image = prepare_volume(_as_image(volume, window_hu(hu, (40, 80))), BRAIN)
     z = int(np.argmax(bleed.mask.sum(axis=(1, 2))))
     at = _on_model_grid(bleed.mask[z], from_hu.box, 64)
@@ -69,10 +79,10 @@ def _on_model_grid(mask: np.ndarray, box, size: int) -> np.ndarray:
 
 def test_hu_is_prepared_close_to_its_8bit_brain_window_png(phantom):
     eight_bit = np.round(window_hu(phantom.array, (40, 80)) * 255) / 255
+    from_hu = prepare_volume(phantom, BRAIN)
     from_png = prepare_volume(_as_image(phantom, eight_bit), BRAIN)
-    from_image = prepare_volume(_as_image(phantom, window_hu(phantom.array, (40, 80))), BRAIN)
-    assert (from_image.body == from_png.body).mean() > 0.99
-    assert np.abs(from_image.images - from_png.images).mean() < 0.01
+    assert (from_hu.body == from_png.body).mean() > 0.99
+    assert np.abs(from_hu.images - from_png.images).mean() < 0.01
 
 
 def test_an_image_model_reads_hu_only_with_a_declared_window(phantom):

@@ -51,6 +51,9 @@ class Preprocessing:
     margin: float = 0.05  # extra border around the body box, as a fraction of its side
     hu_window: tuple[float, float] | None = None  # "image" models: (centre, width) at which CT
     # input in HU is windowed to [0, 1] first, to read it as the 8-bit images trained on
+    skull_hu: bool = False  # "inner" organ of CT read through `hu_window`: strip the skull by
+    # HU (skull_strip_hu, extra-axial rim kept) and lift the window's top inside it. Off in the
+    # head recipe: on CQ500 with the phantom model it added false positives (midline sinus)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -308,7 +311,7 @@ def prepare(
     channels = _intensities(small, pre)[where].reshape(len(z), pre.in_channels, work, work)
     body = np.stack([body_mask_2d(m) for m in _foreground(small[where[:, pre.context]], pre)])
     centre = channels[:, pre.context * pre.channels_per_slice]
-    hu_head = windows_hu(volume, pre) and pre.organ == "inner"
+    hu_head = windows_hu(volume, pre) and pre.organ == "inner" and pre.skull_hu
     if hu_head:  # head CT in HU: the skull stripped by HU (skull_strip_hu)
         raw = volume.array[needed[where[:, pre.context]]]
         organ = np.stack(list(map(skull_strip_hu, _resize(_crop(raw, box, AIR_HU), work), body)))

@@ -440,9 +440,10 @@ def head_ct_recipe() -> TrainConfig:
     (benchmarks/crossval.py, 2 seeds), not on the 40-image dev split: top-1 % of the map
     (AUROC 0.947 vs 0.940 for top-5 %) and the empirical 95th percentile of held-back plus
     training normals (accuracy 0.922 vs 0.856 for the former log-normal fit, whose spread
-    estimate from the few normals let specificity drop to 0.82). CT in HU is skull-stripped by
-    its HU instead (`preprocess.skull_strip_hu`, the extra-axial rim kept), so its score mask is
-    eroded by 1 pixel only (`erode_hu_px`)."""
+    estimate from the few normals let specificity drop to 0.82). Stripping the skull of CT by
+    its HU (`Preprocessing.skull_hu`, with `Scoring.erode_hu_px`) is not on: measured on CQ500
+    with the phantom model it found no more bleeds and made more false positives
+    (benchmarks/research/FINDINGS.md)."""
     return TrainConfig(
         epochs=200,
         learning_rate=2e-3,
@@ -455,9 +456,7 @@ def head_ct_recipe() -> TrainConfig:
         synthetic=0.5,
         noise_std=0.05,
         noise_res=8,
-        scoring=Scoring(
-            residual="positive", erode_px=2, erode_hu_px=1, median=3, sigma=0.0, percent=1.0
-        ),
+        scoring=Scoring(residual="positive", erode_px=2, median=3, sigma=0.0, percent=1.0),
         calibration="empirical",
         calibrate_on="all",
         target_specificity=0.95,

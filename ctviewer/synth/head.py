@@ -4,9 +4,8 @@ insert into head CT volumes (phantom or real) for benchmarks.
 `make_head_phantom(seed)` draws, slice by slice from the skull base region to the vertex: air,
 scalp, a skull ring (cortical tables and diploe), a thin subarachnoid CSF rim, grey-matter cortex
 folded by CSF-filled sulci, white matter, deep grey nuclei, lateral and third ventricles and the
-interhemispheric fissure with a dense falx (sometimes calcified) and the superior sagittal sinus;
-anatomy (head size, skull thickness, ventricle size, atrophy, grey/white HU, falx, pose, noise)
-varies by seed. No lesions: a normal head.
+interhemispheric fissure with the falx; anatomy (head size, skull thickness, ventricle size,
+atrophy, grey/white HU, pose, noise) varies by seed. No lesions: a normal head.
 
 `add_bleed` paints a hyperdense bleed into a HU volume: an intraparenchymal blob or an extra-axial
 crescent along the inner skull, with a soft edge; `brain_mask_hu` finds the brain (inside the
@@ -42,10 +41,6 @@ class HeadAnatomy:
     angle: float  # in-plane head rotation, rad
     shift: tuple[float, float]  # head centre offset (y, x) mm
     noise_hu: float
-    falx_hu: float  # the dense falx and the superior sagittal sinus along the midline
-    falx_mm: float
-    sinus_hu: float
-    calcified: np.ndarray  # (k, 2): centre (y, mm) and length of calcified falx plaques
 
     @classmethod
     def sample(cls, rng: np.random.Generator) -> HeadAnatomy:
@@ -72,12 +67,6 @@ class HeadAnatomy:
             angle=rng.uniform(-0.15, 0.15),
             shift=(rng.uniform(-8, 8), rng.uniform(-8, 8)),
             noise_hu=rng.uniform(2.5, 5.0),
-            falx_hu=rng.uniform(55, 90),
-            falx_mm=rng.uniform(0.8, 2.0),
-            sinus_hu=rng.uniform(50, 75),
-            calcified=np.stack([rng.uniform(-60, 60, 3), rng.uniform(3, 15, 3)], axis=1)[
-                : int(rng.integers(0, 4))
-            ],
         )
 
 
@@ -127,13 +116,7 @@ def _render_slice(a: HeadAnatomy, t: float, y: np.ndarray, x: np.ndarray, px: fl
     out[grey] = a.grey_hu
     out[white] = a.white_hu
     out[fissure] = CSF
-    falx = brain & (np.abs(x) < a.falx_mm / 2) & (np.abs(y) > 18 * (1 - t) + 4)
-    out[falx] = a.falx_hu
-    for centre, length in a.calcified:  # calcified plaques of the falx, as often seen in adults
-        out[falx & (np.abs(y - centre) < length / 2)] = 250.0
-    # superior sagittal sinus: a dense triangle against the inner table at both ends of the falx
-    sinus = inside & (db < 7.0) & (np.abs(x) < 0.6 * (7.0 - db)) & (np.abs(y) > 20)
-    out[sinus] = a.sinus_hu
+    out[brain & (np.abs(x) < 0.5) & (np.abs(y) > 18 * (1 - t) + 4)] = 55.0  # falx
     # deep structures, in the middle slices only
     s = a.ventricle_scale
     if 0.15 < t < 0.6:
