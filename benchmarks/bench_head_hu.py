@@ -42,7 +42,7 @@ def bench_model(path: Path, base, stray, runs: int, bleeds: int, seed: int) -> d
     ct1 = detect(stray, model)
     brain = brain_mask_hu(base.array)
     rng = np.random.default_rng(seed)
-    hits, false_pos, rows = [], [], []
+    hits, false_pos, rows, fp_rows = [], [], [], []
     for run in range(runs):
         hu, masks = base.array, []
         for _ in range(bleeds):
@@ -63,10 +63,22 @@ def bench_model(path: Path, base, stray, runs: int, bleeds: int, seed: int) -> d
                     "size_mm": round(b.size_mm, 1),
                     "delta_hu": round(b.delta_hu, 1),
                     "found": hit,
+                    "map_peak": round(float(result.anomaly_map[b.mask].max()), 4),
                 }
             )
-        fp = sum(1 for f in result.findings if not (result.labels[union] == f.id).any())
+        hit_ids = set(np.unique(result.labels[union]).tolist())
+        stray = [f for f in result.findings if f.id not in hit_ids]
+        fp = len(stray)
         false_pos.append(fp)
+        fp_rows += [
+            {
+                "run": run,
+                "slices": [f.slice_start, f.slice_end],
+                "size_mm3": round(float(f.size_mm3 or 0), 1),
+                "peak": round(f.peak, 4),
+            }
+            for f in stray
+        ]
         print(
             f"{path.name} run {run}: found {sum(hits[-bleeds:])}/{bleeds}, FP {fp}, "
             f"score {result.score:.4f} (threshold {model.threshold:.4f})",
@@ -96,6 +108,7 @@ def bench_model(path: Path, base, stray, runs: int, bleeds: int, seed: int) -> d
             "findings": len(ct1.findings),
         },
         "bleeds_detail": rows,
+        "false_positives": fp_rows,
     }
 
 

@@ -52,7 +52,7 @@ def model_maps(prepared: Prepared, model: AnomalyModel) -> tuple[np.ndarray, np.
     pre = model.preprocessing
     centre = slice(pre.context * pre.channels_per_slice, (pre.context + 1) * pre.channels_per_slice)
     diff = residual(prepared.images[:, centre], recon[:, centre], model.scoring)
-    mask = score_mask(prepared.body, model.scoring)
+    mask = score_mask(prepared.body, model.scoring, prepared.from_hu)
     maps = anomaly_map(diff, mask, model.scoring)
     return maps, slice_scores(maps, mask, model.scoring)
 

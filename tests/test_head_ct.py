@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from ctviewer.errors import ModelError
 from ctviewer.model.preprocess import Preprocessing, check_kind, prepare_volume, window_hu
@@ -15,6 +17,7 @@ from ctviewer.synth.head import add_bleed, brain_mask_hu, make_head_phantom
 from ctviewer.volume import Volume
 
 BRAIN = Preprocessing(kind="image", size=64, organ="inner", normalize="organ", hu_window=(40, 80))
+SKULL_HU = replace(BRAIN, skull_hu=True)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +34,47 @@ def test_hu_through_the_brain_window_is_prepared_like_the_windowed_image(phantom
     from_image = prepare_volume(_as_image(phantom, window_hu(phantom.array, (40, 80))), BRAIN)
     np.testing.assert_array_equal(from_hu.images, from_image.images)
     np.testing.assert_array_equal(from_hu.body, from_image.body)
-    assert from_hu.box == from_image.box
+    assert from_hu.box == from_image.box and not from_hu.from_hu
+
+
+def test_skull_hu_keeps_the_windowed_image_outside_the_brain_and_adds_the_rim(phantom):
+    """`skull_hu`: outside the skull, HU read through the brain window give the windowed image's
+    values; the brain found by HU is the image path's brain plus the rim next to the skull."""
+    from_hu = prepare_volume(phantom, SKULL_HU)
+    from_image = prepare_volume(_as_image(phantom, window_hu(phantom.array, (40, 80))), SKULL_HU)
+    assert from_hu.box == from_image.box and from_hu.from_hu and not from_image.from_hu
+    assert from_hu.body[from_image.body].mean() > 0.97
+    assert from_hu.body.sum() > from_image.body.sum()
+    brain = from_hu.body | from_image.body
+    outside = from_hu.images[:, 0] > 0.0
+    outside &= ~ndimage.binary_dilation(brain, iterations=2, structure=np.ones((1, 3, 3)))
+    # the same image up to the brain statistics the normalisation took (median, IQR)
+    a, b = from_hu.images[:, 0][outside], from_image.images[:, 0][outside]
+    assert np.corrcoef(a, b)[0, 1] > 0.98
+
+
+def test_an_extra_axial_bleed_stays_inside_the_hu_brain_and_is_not_clipped(phantom):
+    brain = brain_mask_hu(phantom.array)
+    rng = np.random.default_rng(1)
+    hu, bleed = add_bleed(phantom.array, brain, phantom.spacing, rng, "extra-axial", 25.0, 85.0)
+    volume = Volume(array=hu, spacing=phantom.spacing, is_hu=True)
+    from_hu = prepare_volume(volume, SKULL_HU)
+    from_image = prepare_volume(_as_image(volume, window_hu(hu, (40, 80))), BRAIN)
+    z = int(np.argmax(bleed.mask.sum(axis=(1, 2))))
+    at = _on_model_grid(bleed.mask[z], from_hu.box, 64)
+    assert at.any()
+    assert from_hu.body[z][at].mean() > 0.8  # kept by the HU skull strip
+    assert from_hu.body[z][at].mean() > from_image.body[z][at].mean() + 0.3
+    level = np.median(from_hu.images[z, 0][from_hu.body[z] & ~at])
+    # 85 HU over brain: far above the brain's level, above the 80 HU top of the window
+    assert np.median(from_hu.images[z, 0][at]) > level + 0.3
+
+
+def _on_model_grid(mask: np.ndarray, box, size: int) -> np.ndarray:
+    """A volume-grid mask on the model grid of `box` (more than half covered)."""
+    from ctviewer.model.preprocess import _crop, _resize
+
+    return _resize(_crop(mask[None].astype(np.float32), box, 0.0), size)[0] > 0.5
 
 
 def test_hu_is_prepared_close_to_its_8bit_brain_window_png(phantom):
@@ -58,8 +101,6 @@ def test_head_phantom_has_a_skull_ring_around_brain(phantom):
     assert inside.sum() > 0.2 * hu.size * 0.25  # a brain of a realistic share of the slice
     assert not (inside & bone).any()
     # the skull encloses the brain: filling the bone ring covers every brain pixel
-    from scipy import ndimage
-
     assert ndimage.binary_fill_holes(bone)[inside].all()
     brain_hu = hu[inside & (hu > 15)]
     assert 20 < np.median(brain_hu) < 45  # grey/white matter, not bone or CSF

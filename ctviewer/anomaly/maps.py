@@ -27,6 +27,8 @@ class Scoring:
     residual: str = "abs"  # "abs", or "positive": only where the input is brighter (bleeds)
     edge: float = 0.0  # > 0: divide the residual by 1 + |gradient of the reconstruction| / edge
     erode_px: int = 3  # erosion of the body mask at model resolution
+    erode_hu_px: int = -1  # the same for an organ mask found by HU thresholds (exact: the head
+    # CT skull strip keeps the rim where extra-axial bleeds lie); -1: erode_px
     median: int = 3  # median filter size (pixels at model resolution; 1 = off)
     sigma: float = 1.0  # Gaussian smoothing (pixels at model resolution; 0 = off)
     slice_score: str = "top_percent"  # or "mae": mean of the map inside the mask
@@ -56,13 +58,15 @@ def residual(images: np.ndarray, recon: np.ndarray, scoring: Scoring) -> np.ndar
     return diff.mean(axis=1)
 
 
-def score_mask(body: np.ndarray, scoring: Scoring) -> np.ndarray:
-    """The eroded body mask (n, s, s) where the map may be non-zero."""
-    if scoring.erode_px <= 0:
+def score_mask(body: np.ndarray, scoring: Scoring, from_hu: bool = False) -> np.ndarray:
+    """The eroded body mask (n, s, s) where the map may be non-zero; `from_hu`: the mask was
+    found by HU thresholds (`erode_hu_px` applies)."""
+    erode = scoring.erode_hu_px if from_hu and scoring.erode_hu_px >= 0 else scoring.erode_px
+    if erode <= 0:
         return body.copy()
     structure = np.zeros((3, 3, 3), dtype=bool)
     structure[1] = ndimage.generate_binary_structure(2, 1)  # erode within each slice only
-    return ndimage.binary_erosion(body, structure, iterations=scoring.erode_px)
+    return ndimage.binary_erosion(body, structure, iterations=erode)
 
 
 def anomaly_map(residual: np.ndarray, mask: np.ndarray, scoring: Scoring) -> np.ndarray:

@@ -51,6 +51,9 @@ class Preprocessing:
     margin: float = 0.05  # extra border around the body box, as a fraction of its side
     hu_window: tuple[float, float] | None = None  # "image" models: (centre, width) at which CT
     # input in HU is windowed to [0, 1] first, to read it as the 8-bit images trained on
+    skull_hu: bool = False  # "inner" organ of CT read through `hu_window`: strip the skull by
+    # HU (skull_strip_hu, extra-axial rim kept) and lift the window's top inside it. Off in the
+    # head recipe: on CQ500 with the phantom model it added false positives (midline sinus)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -94,6 +97,7 @@ class Prepared:
     images: np.ndarray  # (n, in_channels, size, size) float32 in [0, 1]
     body: np.ndarray  # (n, size, size) bool: the body, or the organ when `organ` is "inner"
     box: Box  # crop box on the volume's (y, x) grid
+    from_hu: bool = False  # the organ mask was found by HU thresholds (head CT: skull_strip_hu)
 
 
 def windows_hu(volume: Volume, pre: Preprocessing) -> bool:
@@ -258,6 +262,23 @@ def inner_mask(image: np.ndarray, body: np.ndarray) -> np.ndarray:
     return _morph(ndimage.binary_erosion, inner, one)
 
 
+BONE_HU = 200.0  # head CT in HU: skull above this; blood (up to ~130 HU) and brain below
+HEAD_CAP = 1.6  # inside the skull, windowed CT may exceed the window's top (1) up to this
+# (brain window: 128 HU): a bleed 90 HU over brain is not clipped flat like the bone around it
+
+
+def skull_strip_hu(hu: np.ndarray, body: np.ndarray) -> np.ndarray:
+    """What lies inside the skull on a head slice in HU: everything below bone level and above
+    air enclosed by the (closed) bone ring, the extra-axial rim included, so a bleed against the
+    inner table stays in. Empty when the slice has no closed skull (vertex, skull base gaps)."""
+    one = max(1, round(hu.shape[0] / 128))
+    bone = body & (hu > BONE_HU)
+    ring = _morph(ndimage.binary_closing, bone, 2 * one)
+    inside = ndimage.binary_fill_holes(ring) & ~ring & (hu > -200.0)
+    inside = _largest(_morph(ndimage.binary_opening, inside, one))
+    return inside if inside.sum() >= 16 * one * one else np.zeros_like(inside)
+
+
 def lung_mask(hu: np.ndarray, body: np.ndarray) -> np.ndarray:
     """Aerated lung inside the body, with what it encloses (nodules, vessels) filled in."""
     lung = body & (hu > LUNG_HU[0]) & (hu < LUNG_HU[1])
@@ -290,7 +311,17 @@ def prepare(
     channels = _intensities(small, pre)[where].reshape(len(z), pre.in_channels, work, work)
     body = np.stack([body_mask_2d(m) for m in _foreground(small[where[:, pre.context]], pre)])
     centre = channels[:, pre.context * pre.channels_per_slice]
-    if pre.organ == "inner":
+    hu_head = windows_hu(volume, pre) and pre.organ == "inner" and pre.skull_hu
+    if hu_head:  # head CT in HU: the skull stripped by HU (skull_strip_hu)
+        raw = volume.array[needed[where[:, pre.context]]]
+        organ = np.stack(list(map(skull_strip_hu, _resize(_crop(raw, box, AIR_HU), work), body)))
+        # inside the skull the window's top is lifted, and bone is left out of the shrinking
+        # (its partial volume would light up the brain's rim like an extra-axial bleed)
+        soft = np.where(raw > BONE_HU, np.float32(pre.hu_window[0]), raw)
+        soft = _resize(_crop(soft, box, AIR_HU), work)
+        low = pre.hu_window[0] - pre.hu_window[1] / 2
+        centre[organ] = np.clip((soft[organ] - low) / pre.hu_window[1], 0.0, HEAD_CAP)
+    elif pre.organ == "inner":
         organ = np.stack(list(map(inner_mask, centre, body)))
     elif pre.organ == "lungs" and pre.kind == "hu":
         organ = np.stack(list(map(lung_mask, small[where[:, pre.context]], body)))
@@ -304,7 +335,7 @@ def prepare(
     if work != pre.size:
         channels = _pool(channels, work // pre.size)
         organ = _pool(organ.astype(np.float32), work // pre.size) > 0.5
-    return Prepared(images=np.ascontiguousarray(channels), body=organ, box=box)
+    return Prepared(images=np.ascontiguousarray(channels), body=organ, box=box, from_hu=hu_head)
 
 
 def _pool(stack: np.ndarray, f: int) -> np.ndarray:
@@ -324,6 +355,7 @@ def prepare_volume(volume: Volume, pre: Preprocessing, chunk: int = 32) -> Prepa
         images=np.concatenate([p.images for p in parts]),
         body=np.concatenate([p.body for p in parts]),
         box=box,
+        from_hu=any(p.from_hu for p in parts),
     )
 
 

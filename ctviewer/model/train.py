@@ -440,7 +440,10 @@ def head_ct_recipe() -> TrainConfig:
     (benchmarks/crossval.py, 2 seeds), not on the 40-image dev split: top-1 % of the map
     (AUROC 0.947 vs 0.940 for top-5 %) and the empirical 95th percentile of held-back plus
     training normals (accuracy 0.922 vs 0.856 for the former log-normal fit, whose spread
-    estimate from the few normals let specificity drop to 0.82)."""
+    estimate from the few normals let specificity drop to 0.82). Stripping the skull of CT by
+    its HU (`Preprocessing.skull_hu`, with `Scoring.erode_hu_px`) is not on: measured on CQ500
+    with the phantom model it found no more bleeds and made more false positives
+    (benchmarks/research/FINDINGS.md)."""
     return TrainConfig(
         epochs=200,
         learning_rate=2e-3,
