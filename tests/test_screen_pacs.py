@@ -5,6 +5,7 @@ fetched. A bad node or query is one line, and no worklist is made."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -105,3 +106,20 @@ def test_bad_nodes_and_queries_are_one_line(pacs: PacsSetup, tmp_path: Path, cap
         err = one_line_error(capsys, "screen", source, "--out", str(db))
         assert reason in err and source in err
     assert not db.exists()
+
+
+def test_a_cache_too_small_for_the_query_resumes_on_the_next_run(
+    pacs: PacsSetup, fetches: list[str], tmp_path: Path, capsys
+) -> None:
+    for n in (1, 2):
+        pacs.server.upload(write_phantom_study(tmp_path / f"e{n}", f"{PREFIX}-EV-{n}", 50 + n))
+    pacs.config.set_local(dataclasses.replace(pacs.config.local(), cache_mb=0))  # one study fits
+    db, source = tmp_path / "wl.sqlite", f"pacs://web?patient-id={PREFIX}-EV-*"
+
+    first = screen_json(capsys, source, db)  # the second retrieve evicted the first study
+    assert (first["found"], first["screened"], len(fetches)) == (1, 1, 2)
+    assert any("did not fit in the PACS cache" in note for note in first["notes"])
+    second = screen_json(capsys, source, db)  # only the evicted study, fetched again
+    assert (second["found"], second["screened"], len(fetches)) == (1, 1, 3)
+    assert second["counts"]["total"] == 2 and second["counts"]["pending"] == 0
+    assert screen_json(capsys, source, db)["screened"] == 0 and len(fetches) == 3  # all done

@@ -45,12 +45,18 @@ def find_series(
             if not fetched.folders:
                 what = "all done already" if fetched.skipped else "no study found"
                 found.notes.append(f"{source.text}: {what}")
-            for folder in fetched.folders:
+            kept = [folder for folder in fetched.folders if folder.is_dir()]
+            if len(kept) < len(fetched.folders):  # a later retrieve evicted them
+                found.notes.append(
+                    f"{source.text}: {len(fetched.folders) - len(kept)} studies did not fit in "
+                    "the PACS cache and wait for the next run (a larger cache: `ctviewer pacs "
+                    "local --cache-mb MB`)"
+                )
+            for folder in kept:
                 _discover(folder, found, subrange(step, 0.9, 1.0), cancel)
         else:
             _discover(Path(source).resolve(), found, step, cancel)
         report(progress, (i + 1) / len(sources), f"found {len(found.series)} series")
-    _drop_evicted(found)
     if not found.series and not any(n.endswith("all done already") for n in found.notes):
         raise InputError("nothing to screen: " + "; ".join(found.notes))
     return found
@@ -63,15 +69,3 @@ def _discover(root: Path, found: Found, progress: ProgressFn | None, cancel) -> 
     if not series:
         found.notes.append(str(nothing_to_show(index)))
     found.series += [(info, series_source(info)) for info in series]
-
-
-def _drop_evicted(found: Found) -> None:
-    """Series a later PACS retrieve evicted from the cache (it was too small for them all) are
-    left for the next run, which fetches them again."""
-    kept = [(info, src) for info, src in found.series if all(Path(f).exists() for f in info.files)]
-    if len(kept) < len(found.series):
-        found.notes.append(
-            f"{len(found.series) - len(kept)} series did not fit in the PACS cache and wait for "
-            "the next run (a larger cache: `ctviewer pacs local --cache-mb MB`)"
-        )
-        found.series = kept
