@@ -106,6 +106,9 @@ def test_bad_nodes_and_queries_are_one_line(pacs: PacsSetup, tmp_path: Path, cap
         err = one_line_error(capsys, "screen", source, "--out", str(db))
         assert reason in err and source in err
     assert not db.exists()
+    nothing = screen_json(capsys, f"pacs://web?patient-id={PREFIX}-NOBODY", db)  # an answer
+    assert nothing["found"] == 0 and nothing["counts"]["total"] == 0
+    assert any("no study found" in note for note in nothing["notes"])
 
 
 def test_a_cache_too_small_for_the_query_resumes_on_the_next_run(

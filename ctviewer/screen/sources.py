@@ -32,16 +32,18 @@ def find_series(
     final: Callable[[str], bool] = lambda uid: False,
 ) -> Found:
     """Discover every SOURCE (`final(series_uid)`: the worklist holds that series done, so a PACS
-    study of only such series is not fetched); an InputError when none holds anything to screen."""
+    study of only such series is not fetched); an InputError when none holds anything to screen,
+    unless a PACS query answered (no study today, or all done, is an answer: a note)."""
     parsed = [
         pacs_source.parse_source(s) if s.startswith(pacs_source.SCHEME) else s for s in sources
     ]
-    found = Found()
+    found, answered = Found(), False
     for i, source in enumerate(parsed):
         check_cancel(cancel)
         step = subrange(progress, i / len(sources), (i + 1) / len(sources))
         if isinstance(source, pacs_source.PacsSource):
             fetched = pacs_source.fetch(source, final, None, subrange(step, 0.0, 0.9), cancel)
+            answered = True
             if not fetched.folders:
                 what = "all done already" if fetched.skipped else "no study found"
                 found.notes.append(f"{source.text}: {what}")
@@ -57,7 +59,7 @@ def find_series(
         else:
             _discover(Path(source).resolve(), found, step, cancel)
         report(progress, (i + 1) / len(sources), f"found {len(found.series)} series")
-    if not found.series and not any(n.endswith("all done already") for n in found.notes):
+    if not found.series and not answered:
         raise InputError("nothing to screen: " + "; ".join(found.notes))
     return found
 
