@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from orthanc_fixture import PacsSetup, write_phantom_study
+from orthanc_fixture import PacsSetup, free_port, write_phantom_study
 from PySide6.QtCore import Qt
 from test_ui_window import WAIT_MS, analyse, new_window, open_study
 from test_viewer_model import make_tiny_model
@@ -78,3 +78,18 @@ def test_send_says_what_is_missing(qtbot, tmp_path: Path, memory_keyring) -> Non
     analyse(qtbot, window)
     send_action(window).trigger()  # no pacs.ini in this CTVIEWER_HOME
     assert window.last_message == NO_NODE and window.findChild(NodeChooser) is None
+
+
+def test_a_result_with_nothing_to_export_sends_nothing(tmp_path: Path) -> None:
+    from ctviewer.errors import CTViewerError
+    from ctviewer.pacs.config import LocalAE
+    from ctviewer.pacs.nodes import parse_node_url
+    from ctviewer.report.dicom_export import DicomExport
+    from ctviewer.ui.send_to_pacs import export_and_send
+
+    node = parse_node_url(f"dicom://PACS@127.0.0.1:{free_port()}", name="ward")  # never reached
+    note = "not assessed (no model fits): nothing was segmented"
+    with pytest.raises(CTViewerError, match=r"^nothing to send to ward: not assessed"):
+        export_and_send(
+            node, LocalAE(), lambda folder, progress, cancel: DicomExport(None, [], note)
+        )
