@@ -154,7 +154,7 @@ def test_screen_bad_inputs_are_one_line_errors(archive: Path, tmp_path: Path, ca
     assert main(["screen", str(empty), "--out", db]) == 1
     assert "nothing to screen" in capsys.readouterr().err
     assert main(["screen", "pacs://node?modality=CT", "--out", db]) == 1
-    assert "PACS sources" in capsys.readouterr().err
+    assert "unknown PACS node 'node'" in capsys.readouterr().err  # tests/test_screen_pacs.py
     assert main(["screen", str(archive), "--out", db, "--workers", "0"]) == 1
     assert "--workers must be 1 or more" in capsys.readouterr().err
     assert main(["screen", str(archive), "--out", db, "--model", str(tmp_path / "x.pt")]) == 1

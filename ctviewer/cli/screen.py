@@ -31,7 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "screen", help="analyse every series under SOURCE... into a worklist (resumable)"
     )
-    p.add_argument("sources", nargs="+", metavar="SOURCE", help="folder tree, DICOMDIR or file")
+    p.add_argument(
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="folder tree, DICOMDIR, file, or a PACS query: 'pacs://NODE?modality=CT&"
+        "study-date=YYYYMMDD[-YYYYMMDD]' (also patient-id, patient-name, accession)",
+    )
     p.add_argument("--out", required=True, type=Path, metavar="WORKLIST.sqlite")
     p.add_argument(
         "--workers", type=int, default=None, help="worker processes (default 1; Ray: 1 per CPU)"

@@ -95,7 +95,10 @@ def screen(
 ) -> ScreenSummary:
     """Screen every series under `sources` into the worklist `out` (see the module docstring)."""
     started = time.monotonic()
-    found = find_series(sources, subrange(progress, 0.0, DISCOVERY_SHARE), cancel)
+    final = _final_series(Path(out))
+    found = find_series(
+        sources, subrange(progress, 0.0, DISCOVERY_SHARE), cancel, final.__contains__
+    )
     spec, problems = ModelSpec.for_run(model, device)
     runner = make_runner(spec, workers, ray, threads)
     with Worklist(out) as worklist:
@@ -122,6 +125,14 @@ def screen(
             set_aside=found.set_aside,
             notes=found.notes + problems,
         )
+
+
+def _final_series(out: Path) -> set[str]:
+    """The series UIDs an earlier run of this worklist finished (none before the first run)."""
+    if not out.is_file():
+        return set()
+    with Worklist(out, create=False) as worklist:
+        return worklist.final_series_uids()
 
 
 def _screen_pending(

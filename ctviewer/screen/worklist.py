@@ -287,6 +287,14 @@ class Worklist:
         rows = self._query("SELECT info FROM series WHERE status = 'pending' ORDER BY rowid")
         return [series_info(json.loads(r["info"])) for r in rows]
 
+    def final_series_uids(self) -> set[str]:
+        """Series UIDs whose every row (stack) is done or failed."""
+        rows = self._query(
+            "SELECT series_uid FROM series WHERE series_uid IS NOT NULL GROUP BY series_uid"
+            " HAVING SUM(status NOT IN ('done', 'failed')) = 0"
+        )
+        return {r["series_uid"] for r in rows}
+
     def claim(self, key: str, run: str) -> bool:
         """Mark `key` running for `run`; False when another run holds it or it is final."""
         with self._transaction() as conn:

@@ -1,12 +1,14 @@
-"""Actions that hand a reviewed series on: PDF report, DICOM SEG + key images, and learning from
-the recorded decisions (a new model version, promoted only if it is not worse). They act on the
-`ViewerModel` (what is shown and decided) and run as worker jobs of a `ReviewHost` (the main
-window); the computation is the core's (`report`, `feedback.learn`)."""
+"""Actions that hand a reviewed series on: PDF report, DICOM SEG + key images + SR (File → Send
+to PACS: `send_to_pacs.py`), and learning from the recorded decisions (a new model version,
+promoted only if it is not worse). They act on the `ViewerModel` (what is shown and decided) and
+run as worker jobs of a `ReviewHost` (the main window); the computation is the core's (`report`,
+`feedback.learn`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
@@ -15,8 +17,12 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 from ctviewer.errors import CTViewerError
 from ctviewer.feedback import versions
 from ctviewer.ui.chrome import make_action
+from ctviewer.ui.send_to_pacs import SendToPacs
 from ctviewer.ui.settings import Settings
 from ctviewer.viewer import ViewerModel
+
+if TYPE_CHECKING:
+    from ctviewer.report.dicom_export import DicomExport
 
 
 class ReviewHost(Protocol):
@@ -38,6 +44,7 @@ class ReviewActions(QObject):
         self.export_dicom_action = make_action(
             parent, "Export DICOM &SEG, key images and SR…", self.choose_dicom_dir
         )
+        self.send_to_pacs = SendToPacs(parent, self)
         self.deidentify_action = make_action(
             parent, "De-&identify exports", lambda: None, None, True
         )
@@ -48,7 +55,8 @@ class ReviewActions(QObject):
         self.outcome_box: QMessageBox | None = None
 
     def file_actions(self) -> list[QAction]:
-        return [self.export_pdf_action, self.export_dicom_action, self.deidentify_action]
+        send = self.send_to_pacs.action
+        return [self.export_pdf_action, self.export_dicom_action, send, self.deidentify_action]
 
     def model_actions(self) -> list[QAction]:
         return [self.learn_action, self.rollback_action]
@@ -57,7 +65,7 @@ class ReviewActions(QObject):
     def deidentify(self) -> bool:
         return self.deidentify_action.isChecked()
 
-    def _ready(self) -> bool:
+    def ready(self) -> bool:
         if self.model.volume is None or self.model.result is None:
             self.host.message("Run the analysis first: exports need its findings.")
             return False
@@ -66,7 +74,7 @@ class ReviewActions(QObject):
     # -- exports --------------------------------------------------------------------------------
 
     def choose_pdf(self) -> None:
-        if not self._ready():
+        if not self.ready():
             return
         start = str(Path(self.host.settings.get("last_folder")) / "report.pdf")
         path, _ = QFileDialog.getSaveFileName(
@@ -80,7 +88,7 @@ class ReviewActions(QObject):
         stored for this series) in a worker."""
         from ctviewer.report.export import export_report, reviewer_decisions
 
-        if not self._ready():
+        if not self.ready():
             return
         m = self.model
         decisions = reviewer_decisions(m.result)
@@ -103,7 +111,7 @@ class ReviewActions(QObject):
         )
 
     def choose_dicom_dir(self) -> None:
-        if not self._ready():
+        if not self.ready():
             return
         folder = QFileDialog.getExistingDirectory(
             self.parent_widget, "Export DICOM into folder", self.host.settings.get("last_folder")
@@ -114,29 +122,33 @@ class ReviewActions(QObject):
     def export_dicom(self, folder: str | Path) -> None:
         """SEG, key images (none for rejected findings) and SR in a worker; the status bar says
         what was written and what was not (`DicomExport.summary`)."""
-        from ctviewer.report.dicom_export import export_dicom
-        from ctviewer.report.export import reviewer_decisions
-
-        if not self._ready():
+        if not self.ready():
             return
-        m = self.model
-        decisions, measurements = reviewer_decisions(m.result), list(m.measurements)
+        job = self.dicom_export_job()
         self.host.start_job(
             "export",
-            lambda progress=None, cancel=None: export_dicom(
-                m.volume,
-                m.result,
-                folder,
-                m.window,
-                self.deidentify,
-                progress,
-                cancel,
-                decisions,
-                measurements,
-            ),  # fmt: skip
+            lambda progress=None, cancel=None: job(folder, progress, cancel),
             on_result=lambda done: self.host.message(done.summary(folder)),
             label="DICOM export",
         )
+
+    def dicom_export_job(self) -> Callable[..., DicomExport]:
+        """`job(folder, progress, cancel)`: the DICOM export of the shown result, with its
+        decisions and measurements as they are now (File → Export DICOM, Send to PACS)."""
+        from ctviewer.report.dicom_export import export_dicom
+        from ctviewer.report.export import reviewer_decisions
+
+        m, deidentify = self.model, self.deidentify
+        volume, result, window = m.volume, m.result, m.window
+        decisions, measurements = reviewer_decisions(result), list(m.measurements)
+
+        def job(folder, progress=None, cancel=None) -> DicomExport:
+            return export_dicom(
+                volume, result, folder, window, deidentify, progress, cancel, decisions,
+                measurements,
+            )  # fmt: skip
+
+        return job
 
     # -- models ---------------------------------------------------------------------------------
 
