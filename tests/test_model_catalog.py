@@ -75,6 +75,26 @@ def test_image_overrules_a_contradicting_header() -> None:
     assert guess_body_parts(volume).parts[0] == "chest"
 
 
+def test_a_weak_image_contradiction_leaves_the_header() -> None:
+    volume = make_phantom(shape=(24, 128, 128), seed=5).volume
+    volume.array[8:] = -1000.0  # lungs on a third of the slices, nothing on the rest
+    volume.meta = {"SeriesDescription": "STD BRAIN 5MM"}
+    guess = guess_body_parts(volume)
+    assert guess.parts == ("head",) and guess.source == "header (image unclear)"
+    volume.meta = {}
+    alone = guess_body_parts(volume)  # without a header the weak image is all there is
+    assert alone.source == "image" and "head" not in alone.parts
+
+
+@pytest.mark.shared_data
+def test_a_brain_qa_phantom_is_not_judged_by_the_chest_model(shared_data) -> None:
+    series = shared_data / "dicom" / "dcm_qa_ct_philips_exam" / "S2010"
+    volume = next(iter(load_inputs([series])))
+    result = analyse(volume)
+    assert result.model.body_part != "chest"
+    assert not result.assessed or result.model.body_part == "head"
+
+
 @pytest.mark.shared_data
 def test_real_head_ct_looks_like_a_head(head_ct: Volume) -> None:
     assert guess_body_parts(head_ct).main == "head"

@@ -171,13 +171,20 @@ def image_body_parts(volume: Volume) -> tuple[tuple[str, ...], dict[str, float]]
     return tuple(seen), shares
 
 
+CLEAR_SHARE = 0.5  # the image overrules the header only where it shows its part this often
+
+
 def guess_body_parts(volume: Volume) -> AnatomyGuess:
     """The header's word where the image agrees or cannot tell; the image's where the header
-    is silent or contradicted by it (a chest protocol that shows a skull is a head)."""
+    is silent or clearly contradicted by it (a chest protocol that shows a skull on most slices
+    is a head). A weak contradiction (a "BRAIN" QA phantom whose air inserts look like lung on a
+    third of its slices) leaves the header's word, so the model for that part decides."""
     header = header_body_parts(volume.meta)
     image, shares = image_body_parts(volume)
     if header and (not image or set(header) & set(image)):
         return AnatomyGuess(header, "header+image" if image else "header", shares)
+    if header and shares[image[0]] < CLEAR_SHARE:
+        return AnatomyGuess(header, "header (image unclear)", shares)
     if image:
         return AnatomyGuess(image, "image", shares)
     return AnatomyGuess((), "none", shares)
