@@ -18,6 +18,7 @@ import torch
 from bundled_model import train_and_save
 
 from ctviewer import paths
+from ctviewer.anomaly.maps import RESIDUALS, Scoring
 from ctviewer.model.preprocess import Preprocessing
 from ctviewer.model.train import TrainConfig
 from ctviewer.synth.phantom import make_phantom
@@ -39,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--context", type=int, default=0, help="neighbouring slices (2.5D)")
     parser.add_argument("--no-augment", action="store_true")
     parser.add_argument("--synthetic", type=float, default=0.0)
+    parser.add_argument("--residual", choices=RESIDUALS, default="positive")
+    parser.add_argument("--erode", type=int, default=1, help="erosion of the lung mask (px)")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -60,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         latent_channels=args.latent,
         depth=args.depth,
         synthetic=args.synthetic,
+        scoring=Scoring(residual=args.residual, erode_px=args.erode),
+        body_parts=("chest",),
+        seed=args.seed,
         name="ctviewer-default-phantom",
         device="cpu",
     )
