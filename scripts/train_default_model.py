@@ -18,7 +18,7 @@ import torch
 from bundled_model import train_and_save
 
 from ctviewer import paths
-from ctviewer.anomaly.maps import RESIDUALS, Scoring
+from ctviewer.anomaly.maps import CHANNELS, RESIDUALS, Scoring
 from ctviewer.model.preprocess import Preprocessing
 from ctviewer.model.train import TrainConfig
 from ctviewer.synth.phantom import make_phantom
@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synthetic", type=float, default=0.0)
     parser.add_argument("--residual", choices=RESIDUALS, default="positive")
     parser.add_argument("--erode", type=int, default=1, help="erosion of the lung mask (px)")
+    parser.add_argument("--channels", choices=CHANNELS, default="max")
+    parser.add_argument("--median", type=int, default=1, help="median filter of the map (px)")
+    parser.add_argument("--findings-seed", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
@@ -64,7 +67,13 @@ def main(argv: list[str] | None = None) -> int:
         latent_channels=args.latent,
         depth=args.depth,
         synthetic=args.synthetic,
-        scoring=Scoring(residual=args.residual, erode_px=args.erode),
+        scoring=Scoring(
+            residual=args.residual,
+            erode_px=args.erode,
+            channels=args.channels,
+            median=args.median,
+        ),
+        findings_seed=args.findings_seed,
         body_parts=("chest",),
         seed=args.seed,
         name="ctviewer-default-phantom",

@@ -7,6 +7,7 @@ import pytest
 
 from ctviewer.anomaly.maps import Scoring, anomaly_map, residual, score_mask, slice_scores
 from ctviewer.anomaly.segment import region_stats, segment
+from ctviewer.errors import ModelError
 from ctviewer.volume import Volume
 
 
@@ -90,3 +91,14 @@ def test_a_large_region_with_a_low_peak_is_a_finding_by_its_mass() -> None:
     assert peak == pytest.approx(0.35) and mass == pytest.approx(216.0, rel=1e-4)
     # regions smaller than min_size do not count
     assert region_stats(heat, _volume(), 0.2, min_size=2000.0) == (0.2, 0.0)
+
+
+def test_max_over_channels_keeps_a_lesion_seen_in_one_window_only() -> None:
+    images = np.zeros((1, 2, 8, 8), np.float32)
+    images[0, 1, 3:5, 3:5] = 0.4  # ground glass: bright in the lung window, not in soft tissue
+    recon = np.zeros_like(images)
+    mean = residual(images, recon, Scoring(residual="positive"))
+    high = residual(images, recon, Scoring(residual="positive", channels="max"))
+    assert mean.max() == pytest.approx(0.2) and high.max() == pytest.approx(0.4)
+    with pytest.raises(ModelError):
+        Scoring(channels="sum")
