@@ -30,7 +30,9 @@ ORGANS = ("body", "inner", "lungs")
 LUNG_HU = (-990.0, -300.0)  # aerated lung; nodules and vessels inside are holes that get filled
 LUNG_CLOSE = 2  # closing of each lung (pixels of a 128-pixel slice)
 POCKET_AREA = 0.2  # a lung's hull pocket is kept up to this share of the lung's area...
-POCKET_DEPTH = 4.5  # ...and this inscribed radius (pixels of a 128-pixel slice)
+POCKET_DEPTH = 4.5  # ...and this inscribed radius (pixels of a 128-pixel slice)...
+POCKET_FAT = 0.15  # ...and this share of fat
+FAT_HU = (-120.0, -40.0)
 NORMALIZE = ("none", "organ")
 LEVEL, SPREAD = 0.45, 0.08  # where "organ" normalisation puts the organ's median and IQR
 AIR_HU = -1024.0
@@ -276,14 +278,15 @@ def lung_mask(hu: np.ndarray, body: np.ndarray) -> np.ndarray:
     out = np.zeros_like(lung)
     close = max(1, round(LUNG_CLOSE * hu.shape[0] / 128))
     for k in np.flatnonzero(sizes >= max(16, 0.1 * sizes.max())) + 1:
-        out |= _with_pockets(labels == k, close) & body
+        out |= _with_pockets(labels == k, hu, close) & body
     return ndimage.binary_fill_holes(out | lung)
 
 
-def _with_pockets(one: np.ndarray, close: int) -> np.ndarray:
+def _with_pockets(one: np.ndarray, hu: np.ndarray, close: int) -> np.ndarray:
     """One lung, closed (`close` pixels, within a padded frame), holes filled, plus the
-    convex-hull pockets that are small and shallow: a lesion on the rim fills a shallow cap,
-    the heart's bay, the hilum and the spine's groove are wide and deep."""
+    convex-hull pockets that are small, shallow and hardly fat: a lesion on the rim fills a
+    shallow cap of soft tissue, the heart's bay, the hilum and the spine's groove are wide and
+    deep, and the mediastinum's shallow bays hold fat."""
     pad = close + 1
     padded = np.pad(one, pad)
     closed = ndimage.binary_closing(padded, iterations=close)[pad:-pad, pad:-pad]
@@ -295,7 +298,9 @@ def _with_pockets(one: np.ndarray, close: int) -> np.ndarray:
     sizes = np.bincount(pockets.ravel(), minlength=n + 1)
     deepest = ndimage.maximum(depth, pockets, index=np.arange(n + 1))
     scale = one.shape[0] / 128
+    fat = np.bincount(pockets.ravel(), weights=((hu > FAT_HU[0]) & (hu < FAT_HU[1])).ravel())
     keep = (sizes <= POCKET_AREA * lung.sum()) & (np.asarray(deepest) <= POCKET_DEPTH * scale)
+    keep &= fat <= POCKET_FAT * sizes
     keep[0] = False
     return lung | keep[pockets]
 
