@@ -128,6 +128,8 @@ def detect(
         float(meta.get("pixel_threshold", np.inf)),
         min_size_mm3=float(meta.get("min_size_mm3", 30.0)),
         min_area_mm2=float(meta.get("min_area_mm2", 10.0)),
+        seed=_optional(meta.get("seed_threshold")),
+        mass=_optional(meta.get("mass_threshold")),
     )
     report(progress, 1.0, f"{len(findings)} findings")
     return Result(
@@ -142,6 +144,10 @@ def detect(
         labels=labels,
         findings=findings,
     )
+
+
+def _optional(value) -> float | None:
+    return None if value is None else float(value)
 
 
 class ModelCache:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from ctviewer.anomaly.maps import Scoring, anomaly_map, residual, score_mask, slice_scores
-from ctviewer.anomaly.segment import segment
+from ctviewer.anomaly.segment import region_stats, segment
+from ctviewer.errors import ModelError
 from ctviewer.volume import Volume
 
 
@@ -84,3 +85,44 @@ def test_labels_are_the_kept_components_renumbered_by_peak() -> None:
     assert found == [] and none.dtype == np.int32 and not none.any()
     tiny, found = segment(heat, volume, threshold, min_size_mm3=1e9)
     assert found == [] and tiny.dtype == np.int32 and not tiny.any()
+
+
+def _volume() -> Volume:
+    return Volume(array=np.zeros((8, 30, 30), np.float32), spacing=(2.0, 1.0, 1.0))
+
+
+def test_a_finding_grows_from_its_peak_down_to_the_seed_level() -> None:
+    heat = np.zeros((8, 30, 30), np.float32)
+    heat[2:5, 5:15, 5:15] = 0.3  # the lesion's body, below the peak threshold
+    heat[3, 9:11, 9:11] = 0.8  # its bright core
+    heat[2:5, 20:28, 20:28] = 0.3  # as wide, but no voxel above the threshold
+    labels, findings = segment(heat, _volume(), threshold=0.5, min_size_mm3=1.0, seed=0.2)
+    assert len(findings) == 1 and findings[0].voxels == 300
+    assert labels[2:5, 5:15, 5:15].all() and not labels[2:5, 20:28, 20:28].any()
+    # without a seed level the finding is only the core
+    _, core = segment(heat, _volume(), threshold=0.5, min_size_mm3=1.0)
+    assert core[0].voxels == 4
+
+
+def test_a_large_region_with_a_low_peak_is_a_finding_by_its_mass() -> None:
+    heat = np.zeros((8, 30, 30), np.float32)
+    heat[1:6, 4:16, 4:16] = 0.35  # 720 voxels x 2 mm³ x (0.35 - 0.2) = 216 mm³·map
+    heat[3, 22:25, 22:25] = 0.35  # 9 voxels: 2.7 mm³·map
+    _, findings = segment(heat, _volume(), 0.5, min_size_mm3=1.0, seed=0.2, mass=50.0)
+    assert [f.voxels for f in findings] == [720]
+    assert segment(heat, _volume(), 0.5, min_size_mm3=1.0, seed=0.2, mass=300.0)[1] == []
+    peak, mass = region_stats(heat, _volume(), 0.2, min_size=1.0)
+    assert peak == pytest.approx(0.35) and mass == pytest.approx(216.0, rel=1e-4)
+    # regions smaller than min_size do not count
+    assert region_stats(heat, _volume(), 0.2, min_size=2000.0) == (0.2, 0.0)
+
+
+def test_max_over_channels_keeps_a_lesion_seen_in_one_window_only() -> None:
+    images = np.zeros((1, 2, 8, 8), np.float32)
+    images[0, 1, 3:5, 3:5] = 0.4  # ground glass: bright in the lung window, not in soft tissue
+    recon = np.zeros_like(images)
+    mean = residual(images, recon, Scoring(residual="positive"))
+    high = residual(images, recon, Scoring(residual="positive", channels="max"))
+    assert mean.max() == pytest.approx(0.2) and high.max() == pytest.approx(0.4)
+    with pytest.raises(ModelError):
+        Scoring(channels="sum")

@@ -14,6 +14,9 @@ from ctviewer.model.preprocess import (
     prepare_volume,
     restore,
 )
+from ctviewer.synth.canvas import BLOOD, BONE
+from ctviewer.synth.lesions import Lesion
+from ctviewer.synth.phantom import make_phantom
 from ctviewer.volume import Volume
 
 
@@ -76,3 +79,41 @@ def test_settings_survive_a_dict_round_trip_and_empty_slices_do_not_crash() -> N
     empty = Volume(array=np.full((2, 16, 16), -1000.0, np.float32), spacing=(1, 1, 1))
     assert body_box(empty, pre) == (0, 0, 16, 16)
     assert not prepare_volume(empty, pre).body.any()
+
+
+CHEST = Preprocessing(
+    size=128, windows=((40.0, 400.0), (-600.0, 1500.0)), organ="lungs", hu_range=(-950.0, 200.0)
+)
+
+
+def _region(volume: Volume, pre: Preprocessing) -> np.ndarray:
+    """The scoring region (the organ mask) on the volume's grid."""
+    prepared = prepare_volume(volume, pre)
+    return restore(prepared.body.astype(np.float32), prepared.box, volume.shape[1:]) > 0.5
+
+
+def test_lung_mask_keeps_a_juxtapleural_nodule_and_leaves_the_heart_out() -> None:
+    lesion = Lesion("juxtapleural", radius_mm=9.0, seed=0)
+    phantom = make_phantom(shape=(32, 256, 256), seed=0, lesions=[lesion])
+    region = _region(phantom.volume, CHEST)
+    # aerated lung alone holds almost none of it: the nodule replaces the lung it lies in
+    aerated = (phantom.volume.array > -990) & (phantom.volume.array < -300)
+    assert aerated[phantom.mask].mean() < 0.2
+    assert region[phantom.mask].mean() > 0.6
+    assert region[phantom.labels == BLOOD].mean() < 0.1  # heart and great vessels stay out
+    assert region[phantom.labels == BONE].mean() < 0.08
+
+
+def test_lung_mask_keeps_the_real_lung1_nodule(shared_data) -> None:
+    import SimpleITK as sitk
+
+    from ctviewer.io import load_inputs
+
+    folder = shared_data / "anomaly" / "chest_ct_volumes"
+    if not (folder / "lung1_image.nrrd").exists():
+        pytest.skip(f"{folder / 'lung1_image.nrrd'} is absent")
+    volume = next(iter(load_inputs([folder / "lung1_image.nrrd"])))
+    nodule = sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "lung1_label.nrrd"))) > 0
+    region = _region(volume, CHEST)
+    assert region[nodule].mean() > 0.95
+    assert region.mean() < 0.25  # the lungs, not the whole chest

@@ -196,3 +196,12 @@ def test_training_batches_carry_pasted_anomalies_to_restore() -> None:
         clean, corrupt = _batch(data, organ, index, config, rng, [patch])
         assert (clean == 0.5).all()  # the target stays the normal slice
         assert sum(bool((c != 0.5).any()) for c in corrupt) == changed
+
+
+def test_findings_seed_calibrates_a_seed_level_and_a_mass_threshold() -> None:
+    model = train_model([disc_image(i) for i in range(6)], tiny_config(findings_seed=0.5))
+    meta = model.metadata
+    assert meta["seed_threshold"] == pytest.approx(0.5 * meta["pixel_threshold"])
+    assert np.isfinite(meta["mass_threshold"]) and meta["mass_threshold"] >= 0
+    plain = train_model([disc_image(i) for i in range(4)], tiny_config())
+    assert "seed_threshold" not in plain.metadata and "mass_threshold" not in plain.metadata

@@ -132,3 +132,20 @@ def test_ground_truth_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-d
     labels, lesions = read_ground_truth(tmp_path)
     np.testing.assert_array_equal(labels, phantom.lesion_labels)
     assert lesions == phantom.lesions
+
+
+def test_juxtapleural_lesions_touch_the_rim_and_consolidation_stays_in_the_lung() -> None:
+    lesions = [
+        Lesion("juxtapleural", radius_mm=8.0, seed=4),
+        Lesion("consolidation", radius_mm=15.0, seed=5),
+    ]
+    phantom = make_phantom(shape=(32, 128, 128), seed=3, lesions=lesions)
+    base = make_phantom(shape=(32, 128, 128), seed=3)
+    rim, dense = phantom.lesion_labels == 1, phantom.lesion_labels == 2
+    assert rim.any() and dense.any()
+    # the juxtapleural lesion lies partly in lung and partly in the wall or mediastinum
+    in_lung = base.labels[rim] == LUNG
+    assert 0.2 < in_lung.mean() < 0.95
+    # consolidation is dense lung: only lung voxels, far above aerated lung
+    assert (base.labels[dense] == LUNG).all()
+    assert np.median(phantom.volume.array[dense]) > -100

@@ -18,6 +18,7 @@ from ctviewer.errors import ModelError
 
 SLICE_SCORES = ("top_percent", "mae")
 RESIDUALS = ("abs", "positive")
+CHANNELS = ("mean", "max")
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,14 @@ class Scoring:
     sigma: float = 1.0  # Gaussian smoothing (pixels at model resolution; 0 = off)
     slice_score: str = "top_percent"  # or "mae": mean of the map inside the mask
     percent: float = 1.0  # for top_percent
+    channels: str = "mean"  # how the channels' residuals combine: "mean", or "max" (a lesion
+    # visible in one window only, such as ground glass in the lung window, keeps its contrast)
 
     def __post_init__(self) -> None:
         if self.slice_score not in SLICE_SCORES or self.residual not in RESIDUALS:
             raise ModelError(f"unknown score {self.slice_score!r} or residual {self.residual!r}")
+        if self.channels not in CHANNELS:
+            raise ModelError(f"unknown channel combination {self.channels!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -47,15 +52,17 @@ class Scoring:
 
 
 def residual(images: np.ndarray, recon: np.ndarray, scoring: Scoring) -> np.ndarray:
-    """Per-pixel residual (n, s, s), averaged over channels. With `edge`, the residual is damped
-    where the reconstruction itself has an edge: the model knows an organ border is there but
-    not exactly where, while a lesion it refuses to draw has no edge in the reconstruction."""
+    """Per-pixel residual (n, s, s), the channels' mean (or maximum, `channels`). With `edge`,
+    the residual is damped where the reconstruction itself has an edge: the model knows an organ
+    border is there but not exactly where, while a lesion it refuses to draw has no edge in the
+    reconstruction."""
     diff = images - recon
     diff = np.clip(diff, 0.0, None) if scoring.residual == "positive" else np.abs(diff)
     if scoring.edge > 0:
         gy, gx = np.gradient(recon, axis=(-2, -1))
         diff = diff / (1.0 + np.hypot(gy, gx) / scoring.edge)
-    return diff.mean(axis=1)
+    diff = diff.max(axis=1) if scoring.channels == "max" else diff.mean(axis=1)
+    return diff
 
 
 def score_mask(body: np.ndarray, scoring: Scoring, from_hu: bool = False) -> np.ndarray:

@@ -148,7 +148,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     quantile = args.findings_quantile
     if quantile is None:
         quantile = model.metadata.get("calibration", {}).get("findings_quantile", 0.9)
-    update = calibrate(model, normals, args.specificity, quantile, args.method)
+    seed = float(model.metadata.get("calibration", {}).get("findings_seed", 0.0))
+    update = calibrate(model, normals, args.specificity, quantile, args.method, seed)
     calibration = update["calibration"]
     calibration["method"] = f"{args.method} at specificity {args.specificity}"
     if args.abnormal:

@@ -24,7 +24,7 @@ from ctviewer.model.device import choose_device
 
 FORMAT = "ctviewer-anomaly-model/1"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-FINITE_KEYS = ("threshold", "pixel_threshold")
+FINITE_KEYS = ("threshold", "pixel_threshold", "seed_threshold", "mass_threshold")
 
 
 def refusal_reason(error: Exception) -> str:

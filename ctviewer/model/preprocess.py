@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
+from skimage.morphology import convex_hull_image
 
 from ctviewer.errors import ModelError
 from ctviewer.volume import Volume
@@ -27,6 +28,11 @@ Box = tuple[int, int, int, int]  # y0, x0, y1, x1 in volume pixels (square, may 
 KINDS = ("hu", "image")
 ORGANS = ("body", "inner", "lungs")
 LUNG_HU = (-990.0, -300.0)  # aerated lung; nodules and vessels inside are holes that get filled
+LUNG_CLOSE = 2  # closing of each lung (pixels of a 128-pixel slice)
+POCKET_AREA = 0.2  # a lung's hull pocket is kept up to this share of the lung's area...
+POCKET_DEPTH = 4.5  # ...and this inscribed radius (pixels of a 128-pixel slice)...
+POCKET_FAT = 0.15  # ...and this share of fat
+FAT_HU = (-120.0, -40.0)
 NORMALIZE = ("none", "organ")
 LEVEL, SPREAD = 0.45, 0.08  # where "organ" normalisation puts the organ's median and IQR
 AIR_HU = -1024.0
@@ -280,10 +286,44 @@ def skull_strip_hu(hu: np.ndarray, body: np.ndarray) -> np.ndarray:
 
 
 def lung_mask(hu: np.ndarray, body: np.ndarray) -> np.ndarray:
-    """Aerated lung inside the body, with what it encloses (nodules, vessels) filled in."""
-    lung = body & (hu > LUNG_HU[0]) & (hu < LUNG_HU[1])
-    lung = _morph(ndimage.binary_opening, lung, 1)
-    return ndimage.binary_fill_holes(lung)
+    """Aerated lung inside the body with what it encloses (nodules, vessels) filled in, and
+    what bulges into it from its rim kept: each lung is closed, and the small, shallow pockets
+    between it and its convex hull (a juxtapleural nodule, a tumour on the chest wall or
+    mediastinum) are added.
+    Morphology is sized for a 128-pixel slice and scaled with the slice."""
+    lung = _morph(ndimage.binary_opening, body & (hu > LUNG_HU[0]) & (hu < LUNG_HU[1]), 1)
+    labels, n = ndimage.label(lung)
+    if n == 0:
+        return lung
+    sizes = np.bincount(labels.ravel())[1:]
+    out = np.zeros_like(lung)
+    close = max(1, round(LUNG_CLOSE * hu.shape[0] / 128))
+    for k in np.flatnonzero(sizes >= max(16, 0.1 * sizes.max())) + 1:
+        out |= _with_pockets(labels == k, hu, close) & body
+    return ndimage.binary_fill_holes(out | lung)
+
+
+def _with_pockets(one: np.ndarray, hu: np.ndarray, close: int) -> np.ndarray:
+    """One lung, closed (`close` pixels, within a padded frame), holes filled, plus the
+    convex-hull pockets that are small, shallow and hardly fat: a lesion on the rim fills a
+    shallow cap of soft tissue, the heart's bay, the hilum and the spine's groove are wide and
+    deep, and the mediastinum's shallow bays hold fat."""
+    pad = close + 1
+    padded = np.pad(one, pad)
+    closed = ndimage.binary_closing(padded, iterations=close)[pad:-pad, pad:-pad]
+    lung = ndimage.binary_fill_holes(closed | one)
+    pockets, n = ndimage.label(convex_hull_image(lung) & ~lung)
+    if n == 0:
+        return lung
+    depth = ndimage.distance_transform_edt(pockets > 0)
+    sizes = np.bincount(pockets.ravel(), minlength=n + 1)
+    deepest = ndimage.maximum(depth, pockets, index=np.arange(n + 1))
+    scale = one.shape[0] / 128
+    fat = np.bincount(pockets.ravel(), weights=((hu > FAT_HU[0]) & (hu < FAT_HU[1])).ravel())
+    keep = (sizes <= POCKET_AREA * lung.sum()) & (np.asarray(deepest) <= POCKET_DEPTH * scale)
+    keep &= fat <= POCKET_FAT * sizes
+    keep[0] = False
+    return lung | keep[pockets]
 
 
 def prepare(

@@ -28,13 +28,14 @@ import torch.nn.functional as F
 
 from ctviewer.anomaly.maps import Scoring, series_score
 from ctviewer.anomaly.score import calibrate_threshold
+from ctviewer.anomaly.segment import region_stats
 from ctviewer.errors import InputError
 from ctviewer.model.anatomy import BODY_PARTS, guess_body_parts
 from ctviewer.model.autoencoder import AnomalyModel, Architecture, Ensemble, build_network
 from ctviewer.model.catalog import Fits
 from ctviewer.model.checkpoint import load_model
 from ctviewer.model.device import choose_device
-from ctviewer.model.preprocess import LEVEL, Preprocessing, prepare_volume
+from ctviewer.model.preprocess import LEVEL, Preprocessing, prepare_volume, restore
 from ctviewer.model.synthetic import crop_patches, paste_lesions, paste_patch
 from ctviewer.pipeline import Input, load_inputs, model_maps
 from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report, subrange
@@ -64,6 +65,8 @@ class TrainConfig:
     calibrate_on: str = "held_back"  # or "all": held-back plus training normals (steadier when few)
     target_specificity: float = 0.95
     findings_quantile: float = 0.9  # of the normals' map maxima → threshold for findings
+    findings_seed: float = 0.0  # > 0: findings grow down to this share of that threshold, and a
+    # region whose mass exceeds the same quantile of the normals' largest masses is one too
     max_slices_per_volume: int = 128
     min_size_mm3: float = 30.0
     min_area_mm2: float = 10.0
@@ -302,18 +305,26 @@ def calibrate(
     target_specificity: float,
     findings_quantile: float = 0.9,
     method: str = "empirical",
+    findings_seed: float = 0.0,
 ) -> dict:
     """Series threshold at the target specificity on normal scores; findings threshold at a
-    quantile of the normals' map maxima (0.9: about one normal in ten shows a finding)."""
-    scores, peaks = [], []
+    quantile of the normals' map maxima (0.9: about one normal in ten shows a finding). With
+    `findings_seed`, findings are regions above that share of the findings threshold, and the
+    mass threshold is the same quantile of the normals' largest region masses
+    (`anomaly.segment`)."""
+    scores, peaks, maps_full = [], [], []
     for volume in normals:
-        maps, slice_scores = model_maps(prepare_volume(volume, model.preprocessing), model)
+        prepared = prepare_volume(volume, model.preprocessing)
+        maps, slice_scores = model_maps(prepared, model)
         scores.append(series_score(slice_scores))
         peaks.append(float(maps.max()))
-    return {
+        if findings_seed > 0:
+            maps_full.append(restore(maps, prepared.box, volume.shape[1:]))
+    pixel_threshold = float(np.quantile(peaks, findings_quantile))
+    update = {
         "threshold": calibrate_threshold(scores, target_specificity, method),
         "target_specificity": target_specificity,
-        "pixel_threshold": float(np.quantile(peaks, findings_quantile)),
+        "pixel_threshold": pixel_threshold,
         "calibration": {
             "normals": len(scores),
             "method": method,
@@ -321,6 +332,15 @@ def calibrate(
             "normal_scores": [round(float(v), 6) for v in scores],
         },
     }
+    if findings_seed > 0:
+        seed = findings_seed * pixel_threshold
+        min_size = float(model.metadata.get("min_size_mm3", 30.0))
+        pairs = zip(maps_full, normals, strict=True)
+        masses = [region_stats(m, v, seed, min_size)[1] for m, v in pairs]
+        update["seed_threshold"] = seed
+        update["mass_threshold"] = float(np.quantile(masses, findings_quantile))
+        update["calibration"]["findings_seed"] = findings_seed
+    return update
 
 
 def _version(net: torch.nn.Module, created: datetime) -> str:
@@ -420,7 +440,12 @@ def train_model(
     normals = held + train if config.calibrate_on == "all" or not held else held
     model.metadata.update(
         calibrate(
-            model, normals, config.target_specificity, config.findings_quantile, config.calibration
+            model,
+            normals,
+            config.target_specificity,
+            config.findings_quantile,
+            config.calibration,
+            config.findings_seed,
         )
     )
     model.metadata["calibration"]["on"] = "held-back" if normals is held else "held-back+training"

@@ -3,6 +3,9 @@
 - `nodule`: a solid lung nodule (~30–60 HU), a slightly lobulated sphere with a sharp edge.
 - `ggo`: a ground-glass opacity (~−500 to −300 HU), fuzzy-edged; vessels stay visible through it.
 - `liver`: a liver lesion, hypodense by default (~20 HU against ~60 HU liver) or hyperdense.
+- `consolidation`: dense lung (~20–50 HU), a large lobulated region confined to the lung.
+- `juxtapleural`: a solid nodule or tumour whose centre lies near the lung's rim, so that it
+  touches the chest wall or the mediastinum and bulges into the lung from there.
 
 A lesion without a centre is placed at random (deterministically from its seed) fully inside its
 organ and away from the other lesions.
@@ -19,11 +22,26 @@ from scipy import ndimage
 from ctviewer.errors import InputError
 from ctviewer.synth.canvas import LIVER, LUNG
 
-LesionKind = Literal["nodule", "ggo", "liver"]
-KINDS: tuple[str, ...] = ("nodule", "ggo", "liver")
-DEFAULT_HU = {"nodule": 45.0, "ggo": -420.0, "liver": 20.0}
-ORGAN = {"nodule": LUNG, "ggo": LUNG, "liver": LIVER}
-RADIUS_RANGE_MM = {"nodule": (3.0, 10.0), "ggo": (6.0, 14.0), "liver": (6.0, 16.0)}
+LesionKind = Literal["nodule", "ggo", "liver", "consolidation", "juxtapleural"]
+KINDS: tuple[str, ...] = ("nodule", "ggo", "liver", "consolidation", "juxtapleural")
+DEFAULT_HU = {
+    "nodule": 45.0,
+    "ggo": -420.0,
+    "liver": 20.0,
+    "consolidation": 35.0,
+    "juxtapleural": 40.0,
+}
+ORGAN = {"nodule": LUNG, "ggo": LUNG, "liver": LIVER, "consolidation": LUNG, "juxtapleural": LUNG}
+RADIUS_RANGE_MM = {
+    "nodule": (3.0, 10.0),
+    "ggo": (6.0, 14.0),
+    "liver": (6.0, 16.0),
+    "consolidation": (10.0, 22.0),
+    "juxtapleural": (4.0, 15.0),
+}
+CONFINED = ("ggo", "liver", "consolidation")  # drawn only inside their organ
+INSIDE = {"consolidation": 0.5}  # share of the radius that must lie in the organ (default all)
+RIM_DEPTH = (0.2, 0.6)  # juxtapleural centres: this many radii inside the lung's rim
 LUNG_HU = -860.0
 
 
@@ -99,7 +117,9 @@ def place_lesion(
     organ = ORGAN[lesion.kind]
     if per_slice.sum() == 0:
         raise InputError(f"no {_organ_name(organ)} in this phantom to place a {lesion.kind} in")
-    reach = lesion.radius_mm * (1 + lesion.lobulation) + 3.0
+    if lesion.kind == "juxtapleural":
+        return _place_on_rim(lesion, labels, per_slice, spacing, taken, rng)
+    reach = lesion.radius_mm * (INSIDE.get(lesion.kind, 1.0) + lesion.lobulation) + 3.0
     directions = _sphere_directions()
     weights = per_slice / per_slice.sum()
     spacing_arr = np.asarray(spacing)
@@ -117,6 +137,40 @@ def place_lesion(
         if any(np.linalg.norm(centre_mm - c) < r + lesion.radius_mm + 8 for c, r in taken):
             continue
         return float(z), float(y), float(x)
+    raise InputError(f"could not fit a {lesion.radius_mm} mm {lesion.kind} into the phantom")
+
+
+def _place_on_rim(
+    lesion: Lesion,
+    labels: np.ndarray,
+    per_slice: np.ndarray,
+    spacing: tuple[float, float, float],
+    taken: list[tuple[np.ndarray, float]],
+    rng: np.random.Generator,
+) -> tuple[float, float, float]:
+    """A centre inside the lung, `RIM_DEPTH` radii from its in-plane rim, on a slice whose
+    neighbours within half a radius are lung at that point too."""
+    reach_z = max(1, round(0.5 * lesion.radius_mm / spacing[0]))
+    ok = np.flatnonzero(per_slice > 0)
+    ok = ok[(ok >= reach_z) & (ok < len(per_slice) - reach_z)]
+    if ok.size == 0:
+        raise InputError(f"could not fit a {lesion.radius_mm} mm {lesion.kind} into the phantom")
+    low, high = (d * lesion.radius_mm for d in RIM_DEPTH)
+    for _ in range(40):
+        z = int(rng.choice(ok))
+        lung = ndimage.binary_fill_holes(labels[z] == LUNG)
+        depth = ndimage.distance_transform_edt(lung, sampling=spacing[1:])
+        candidates = np.flatnonzero((depth >= low) & (depth <= high))
+        if candidates.size == 0:
+            continue
+        for flat in rng.choice(candidates, min(20, candidates.size), replace=False):
+            y, x = np.unravel_index(int(flat), lung.shape)
+            if not all(labels[z + d, y, x] == LUNG for d in (-reach_z, reach_z)):
+                continue
+            centre_mm = np.array([z, y, x], dtype=float) * np.asarray(spacing)
+            if any(np.linalg.norm(centre_mm - c) < r + lesion.radius_mm + 8 for c, r in taken):
+                continue
+            return float(z), float(y), float(x)
     raise InputError(f"could not fit a {lesion.radius_mm} mm {lesion.kind} into the phantom")
 
 
@@ -160,9 +214,10 @@ def draw_lesion(
     dz, dy, dx = dz[:, None, None], dy[None, :, None], dx[None, None, :]
     dist = np.sqrt(dz**2 + dy**2 + dx**2) + np.float32(1e-3)
     radius = lesion.radius_mm * _lobes(rng, dz / dist, dy / dist, dx / dist, lesion.lobulation)
-    edge = lesion.radius_mm * 0.35 if fuzzy else (1.5 if lesion.kind == "liver" else min(spacing))
+    soft = {"liver": 1.5, "consolidation": 2.0}
+    edge = lesion.radius_mm * 0.35 if fuzzy else soft.get(lesion.kind, min(spacing))
     frac = np.clip((radius - dist) / edge + 0.5, 0, 1)
-    if lesion.kind != "nodule":  # ground glass and liver lesions stay inside their organ
+    if lesion.kind in CONFINED:
         frac *= labels[box] == ORGAN[lesion.kind]
     texture = ndimage.gaussian_filter(rng.standard_normal(frac.shape).astype(np.float32), 1.0)
     view = volume[box]
