@@ -21,7 +21,7 @@ def write_archive(folder: Path, dicom: int = 6) -> Path:
     from ctviewer.synth.phantom import Lesion, make_phantom, write_dicom_series
 
     for n in range(dicom):
-        lesions = [Lesion("nodule", radius_mm=18.0, seed=n)] if n in SICK else []
+        lesions = [Lesion("nodule", radius_mm=24.0, seed=n)] if n in SICK else []
         phantom = make_phantom(shape=SHAPE, seed=200 + n, lesions=lesions)
         write_dicom_series(phantom, folder / "dicom" / f"p{n}", patient_id=f"SCREEN{n}")
     (folder / "nifti").mkdir(parents=True)
