@@ -21,7 +21,7 @@ from ctviewer.anomaly.maps import (
     series_score,
     slice_scores,
 )
-from ctviewer.anomaly.segment import segment
+from ctviewer.anomaly.segment import segment_voxels
 from ctviewer.io import Input, load_inputs  # noqa: F401  (re-exported: train, learn, CLI)
 from ctviewer.model.anatomy import AnatomyGuess, guess_body_parts
 from ctviewer.model.autoencoder import AnomalyModel
@@ -43,6 +43,8 @@ from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report
 from ctviewer.volume import Result, Volume
 
 BATCH_SLICES = 64
+RESTORE_SLICES = 16  # slices brought back to the volume grid at a time (16 MB float32 at 512²)
+MAP_DTYPE = np.float16  # `Result.anomaly_map`, for display; findings are measured in float32
 SCORE_FLOOR = 0.25  # a score below this share of every calibration normal's is out of range
 
 
@@ -104,8 +106,11 @@ def detect(
         return Result.not_assessed(volume, problem, info)
     box = body_box(volume, model.preprocessing)
     n = volume.n_slices
-    full = np.zeros(volume.shape, dtype=np.float32)
+    meta = model.metadata
+    threshold = float(meta.get("pixel_threshold", np.inf))
+    full = np.zeros(volume.shape, dtype=MAP_DTYPE)  # paged in only where the map is non-zero
     scores = np.zeros(n, dtype=np.float32)
+    hot: list[tuple[np.ndarray, np.ndarray]] = []  # above-threshold voxels: flat index, value
     organ_pixels = 0.0
     for start in range(0, n, BATCH_SLICES):
         check_cancel(cancel)
@@ -113,7 +118,10 @@ def detect(
         prepared = prepare(volume, model.preprocessing, start, stop, box)
         organ_pixels += float(prepared.body.mean()) * (stop - start)
         maps, scores[start:stop] = model_maps(prepared, model)
-        full[start:stop] = restore(maps, box, volume.shape[1:])
+        for z in range(start, stop, RESTORE_SLICES):
+            part = maps[z - start : z - start + RESTORE_SLICES]
+            if part.any():  # an all-zero map restores to zeros
+                hot.append(_store(full, z, restore(part, box, volume.shape[1:]), threshold))
         report(progress, 0.9 * stop / n, f"analysed {stop}/{n} slices")
     check_cancel(cancel)
     score = series_score(scores)
@@ -121,11 +129,10 @@ def detect(
     problem = problem or score_range_problem(score, model)
     if problem:
         return Result.not_assessed(volume, problem, info)
-    meta = model.metadata
-    labels, findings = segment(
-        full,
+    labels, findings = segment_voxels(
+        np.concatenate([h[0] for h in hot] or [np.zeros(0, np.int64)]),
+        np.concatenate([h[1] for h in hot] or [np.zeros(0, np.float32)]),
         volume,
-        float(meta.get("pixel_threshold", np.inf)),
         min_size_mm3=float(meta.get("min_size_mm3", 30.0)),
         min_area_mm2=float(meta.get("min_area_mm2", 10.0)),
     )
@@ -142,6 +149,22 @@ def detect(
         labels=labels,
         findings=findings,
     )
+
+
+def _store(
+    full: np.ndarray, start: int, part: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Write restored float32 slices `part` into `full` from slice `start` on, touching only
+    the rows and columns that hold non-zero values (the rest of a fresh `np.zeros` stays
+    unpaged); return the flat indices into `full` and the float32 values of the voxels above
+    `threshold`, in ascending order, for `segment_voxels`."""
+    for k, plane in enumerate(part):
+        rows, cols = np.flatnonzero(plane.any(axis=1)), np.flatnonzero(plane.any(axis=0))
+        if rows.size:
+            window = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+            full[start + k][window] = plane[window]
+    above = np.flatnonzero(part > threshold)
+    return above + start * full[0].size, part.ravel()[above]
 
 
 class ModelCache:

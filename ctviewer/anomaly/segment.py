@@ -12,6 +12,14 @@ from scipy import ndimage
 from ctviewer.volume import Finding, Volume
 
 
+def label_dtype(count: int) -> np.dtype:
+    """The smallest unsigned integer type that holds labels 0..count."""
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if count <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    return np.dtype(np.int64)
+
+
 def segment(
     anomaly_map: np.ndarray,
     volume: Volume,
@@ -19,57 +27,75 @@ def segment(
     min_size_mm3: float = 30.0,
     min_area_mm2: float = 10.0,
 ) -> tuple[np.ndarray, list[Finding]]:
-    """Label volume (int32, 0 = background) and its findings. A single image is measured in mm²
-    (`min_area_mm2` applies), a volume in mm³ (`min_size_mm3`). An image whose pixel size is
-    unknown (`Volume.spacing_known` False: PNG/JPG) is measured in px², `min_area_mm2` then
-    counting pixels."""
+    """Label volume (the smallest unsigned int type for the finding count, 0 = background) and
+    its findings. A single image is measured in mm² (`min_area_mm2` applies), a volume in mm³
+    (`min_size_mm3`). An image whose pixel size is unknown (`Volume.spacing_known` False:
+    PNG/JPG) is measured in px², `min_area_mm2` then counting pixels."""
+    flat = np.flatnonzero(anomaly_map > threshold)
+    values = anomaly_map.ravel()[flat]
+    return segment_voxels(flat, values, volume, min_size_mm3, min_area_mm2)
+
+
+def segment_voxels(
+    flat: np.ndarray,
+    values: np.ndarray,
+    volume: Volume,
+    min_size_mm3: float = 30.0,
+    min_area_mm2: float = 10.0,
+) -> tuple[np.ndarray, list[Finding]]:
+    """`segment` from the above-threshold voxels alone: their flat indices into the volume (in
+    ascending order) and their map values, so that a caller streaming the map slab by slab
+    never holds it whole in float32. Components are labelled in the voxels' bounding box only;
+    the label volume is zero (and not paged in) elsewhere."""
     single = volume.n_slices == 1
     in_px = single and not volume.spacing_known
     sz, sy, sx = (float(v) for v in volume.spacing)
     voxel = 1.0 if in_px else sy * sx if single else sz * sy * sx
     min_voxels = max(1, int(np.ceil((min_area_mm2 if single else min_size_mm3) / voxel)))
-    raw, n = ndimage.label(anomaly_map > threshold)  # int32, relabelled in place below:
-    if n == 0:  # one label volume in memory, not two
-        return raw, []
-    # measure on the above-threshold voxels only: scipy's per-label reductions sort the whole
-    # volume, which takes minutes for a 300-slice series
-    flat = np.flatnonzero(raw)
-    component = raw.ravel()[flat]
-    values = anomaly_map.ravel()[flat]
+    if flat.size == 0:
+        return np.zeros(volume.shape, np.uint8), []
+    local = np.unravel_index(flat, volume.shape)
+    low = [int(c.min()) for c in local]
+    crop = tuple(slice(lo, int(c.max()) + 1) for lo, c in zip(low, local, strict=True))
+    shape = tuple(s.stop - s.start for s in crop)
+    for axis, lo in zip(local, low, strict=True):
+        axis -= lo  # coordinates in the bounding box
+    above = np.zeros(shape, bool)
+    above[tuple(local)] = True
+    # the bounding box holds every above-threshold voxel: its components are the volume's
+    raw, n = ndimage.label(above)
+    del above
+    component = raw[tuple(local)]  # in the order of `flat`
     sizes = np.bincount(component, minlength=n + 1)
     peaks = np.full(n + 1, -np.inf)
     np.maximum.at(peaks, component, values)
     keep = np.flatnonzero(sizes >= min_voxels)
     keep = keep[keep > 0]
+    labels = np.zeros(volume.shape, label_dtype(keep.size))
     if keep.size == 0:
-        raw.fill(0)
-        return raw, []
+        return labels, []
     order = keep[np.argsort(-peaks[keep], kind="stable")]
-    lookup = np.zeros(n + 1, dtype=np.int32)
+    lookup = np.zeros(n + 1, dtype=labels.dtype)
     lookup[order] = np.arange(1, order.size + 1)
-    labels = np.take(lookup, raw, out=raw, mode="clip")  # each voxel reads only itself: safe
+    labels[crop] = np.take(lookup, raw, mode="clip")
+    del raw
     sums = np.bincount(component, weights=values, minlength=n + 1)
-    coords = np.unravel_index(flat, anomaly_map.shape)
     centres = [
-        np.bincount(component, weights=c, minlength=n + 1) / np.maximum(sizes, 1) for c in coords
+        np.bincount(component, weights=c, minlength=n + 1) / np.maximum(sizes, 1) + lo
+        for c, lo in zip(local, low, strict=True)
     ]
     findings = []
-    for k, box in enumerate(ndimage.find_objects(labels), start=1):
+    for k, box in enumerate(ndimage.find_objects(labels[crop]), start=1):
         c = order[k - 1]
         count = int(sizes[c])
+        z0, y0, x0 = (b.start + lo for b, lo in zip(box, low, strict=True))
+        z1, y1, x1 = (b.stop + lo for b, lo in zip(box, low, strict=True))
         findings.append(
             Finding(
                 id=k,
-                slice_start=box[0].start,
-                slice_end=box[0].stop - 1,
-                bbox=(
-                    box[0].start,
-                    box[1].start,
-                    box[2].start,
-                    box[0].stop,
-                    box[1].stop,
-                    box[2].stop,
-                ),
+                slice_start=z0,
+                slice_end=z1 - 1,
+                bbox=(z0, y0, x0, z1, y1, x1),
                 centroid_mm=volume.index_to_mm(*(float(axis[c]) for axis in centres)),
                 voxels=count,
                 size_mm3=None if single else count * voxel,
