@@ -120,7 +120,7 @@ def detect(
         maps, scores[start:stop] = model_maps(prepared, model)
         for z in range(start, stop, RESTORE_SLICES):
             part = maps[z - start : z - start + RESTORE_SLICES]
-            if part.any():  # an all-zero map restores to zeros
+            if part.any() or threshold < 0:  # an all-zero map restores to zeros
                 hot.append(_store(full, z, restore(part, box, volume.shape[1:]), threshold))
         report(progress, 0.9 * stop / n, f"analysed {stop}/{n} slices")
     check_cancel(cancel)

@@ -38,12 +38,12 @@ def dense(volume: Volume, model: AnomalyModel, threshold: float):
     return full, scores, labels, findings
 
 
-@pytest.mark.parametrize("threshold", [None, 0.05])
+@pytest.mark.parametrize("threshold", [None, 0.05, -1.0])
 def test_streamed_detect_matches_the_dense_path(bundled: AnomalyModel, threshold) -> None:
     lesions = [Lesion("nodule", radius_mm=9.0), Lesion("ggo", radius_mm=14.0, seed=3)]
     volume = make_phantom(shape=(70, 192, 192), seed=41, lesions=lesions).volume
     model = bundled
-    if threshold is not None:  # a low threshold: many findings, some spanning slabs
+    if threshold is not None:  # low: many findings, some across slabs; < 0: the whole volume
         model = AnomalyModel(bundled.net, {**bundled.metadata, "pixel_threshold": threshold})
     limit = float(model.metadata["pixel_threshold"])
     full, scores, labels, findings = dense(volume, model, limit)
