@@ -6,7 +6,8 @@
 A chest phantom (`--slices` x `--size`²) is written once as uncompressed DICOM (into `--series`
 when given and kept, else a temporary folder); then every repeat starts a new Python that loads the
 model, reads the series and runs `pipeline.detect`, and reports its peak RSS (`ru_maxrss`: the
-whole process, the Python and torch runtime included), its CPU seconds (user + sys of all threads:
+whole process, the Python and torch runtime included; Linux `VmHWM`, as `ru_maxrss`
+carries the parent's peak over to a child), its CPU seconds (user + sys of all threads:
 what a busy machine does not inflate) and wall seconds per stage. The parent prints the medians and
 the load average. Run it with PYTHONPATH pointing at another tree to compare two versions.
 """
@@ -25,9 +26,9 @@ import time
 from pathlib import Path
 
 
-def _rss_mb() -> float:
-    """Peak RSS of this process's own memory (VmHWM). `ru_maxrss` would not do: Linux carries
-    the parent's peak over to a child across fork and exec."""
+def peak_rss_mb() -> float:
+    """`ctviewer.model.bench.peak_rss_mb`, repeated here so that the script measures older
+    trees (PYTHONPATH) that lack it."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
@@ -52,16 +53,16 @@ def child(series: Path, model: str | None, threads: int) -> dict:
 
     torch.set_num_threads(threads)
     net = load_model(Path(model) if model else None, device="cpu")
-    runtime = _rss_mb()
+    runtime = peak_rss_mb()
     c0, t0 = _cpu(), time.perf_counter()
     volume = load_volume(series)
     c1, t1 = _cpu(), time.perf_counter()
-    read_peak = _rss_mb()
+    read_peak = peak_rss_mb()
     result = detect(volume, net)
     c2, t2 = _cpu(), time.perf_counter()
     return {
         "runtime_rss_mb": round(runtime, 1),  # imports and the model, before the series
-        "peak_rss_mb": round(_rss_mb(), 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
         "read_peak_rss_mb": round(read_peak, 1),
         "read_cpu_s": round(c1 - c0, 3),
         "detect_cpu_s": round(c2 - c1, 3),

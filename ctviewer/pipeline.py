@@ -33,6 +33,7 @@ from ctviewer.model.catalog import (
     organ_share_problem,
 )
 from ctviewer.model.preprocess import (
+    Box,
     Prepared,
     body_box,
     prepare,
@@ -121,7 +122,8 @@ def detect(
         for z in range(start, stop, RESTORE_SLICES):
             part = maps[z - start : z - start + RESTORE_SLICES]
             if part.any() or threshold < 0:  # an all-zero map restores to zeros
-                hot.append(_store(full, z, restore(part, box, volume.shape[1:]), threshold))
+                up = restore(part, box, volume.shape[1:])
+                hot.append(_store(full, z, up, threshold, box))
         report(progress, 0.9 * stop / n, f"analysed {stop}/{n} slices")
     check_cancel(cancel)
     score = series_score(scores)
@@ -152,17 +154,18 @@ def detect(
 
 
 def _store(
-    full: np.ndarray, start: int, part: np.ndarray, threshold: float
+    full: np.ndarray, start: int, part: np.ndarray, threshold: float, box: Box
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Write restored float32 slices `part` into `full` from slice `start` on, touching only
-    the rows and columns that hold non-zero values (the rest of a fresh `np.zeros` stays
-    unpaged); return the flat indices into `full` and the float32 values of the voxels above
-    `threshold`, in ascending order, for `segment_voxels`."""
-    for k, plane in enumerate(part):
+    """Write restored float32 slices `part` (zero outside the crop `box`) into `full` from slice
+    `start` on, touching only the rows and columns that hold non-zero values (the rest of a
+    fresh `np.zeros` stays unpaged); return the flat indices into `full` and the float32 values
+    of the voxels above `threshold`, in ascending order, for `segment_voxels`."""
+    y0, x0 = max(box[0], 0), max(box[1], 0)
+    for k, plane in enumerate(part[:, y0 : box[2], x0 : box[3]]):
         rows, cols = np.flatnonzero(plane.any(axis=1)), np.flatnonzero(plane.any(axis=0))
         if rows.size:
-            window = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-            full[start + k][window] = plane[window]
+            window = np.s_[y0 + rows[0] : y0 + rows[-1] + 1, x0 + cols[0] : x0 + cols[-1] + 1]
+            full[start + k][window] = part[k][window]
     above = np.flatnonzero(part > threshold)
     return above + start * full[0].size, part.ravel()[above]
 
