@@ -5,7 +5,8 @@ returns a "not assessed" Result with the reason. `detect` first checks that the 
 volume (input kind, body part, and afterwards the share of the input its scoring region covers and
 the score range of its normals); then slices go through the model in batches: preprocess →
 reconstruct → residual → filtered map at model resolution (+ slice scores) → map restored onto the
-volume grid → findings. Decision support only.
+volume grid 16 slices at a time, kept as float16 for display, while the float32 voxels above the
+map threshold are collected → findings from those alone. Decision support only.
 """
 
 from __future__ import annotations
