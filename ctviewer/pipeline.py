@@ -5,7 +5,8 @@ returns a "not assessed" Result with the reason. `detect` first checks that the 
 volume (input kind, body part, and afterwards the share of the input its scoring region covers and
 the score range of its normals); then slices go through the model in batches: preprocess →
 reconstruct → residual → filtered map at model resolution (+ slice scores) → map restored onto the
-volume grid → findings. Decision support only.
+volume grid 16 slices at a time, kept as float16 for display, while the float32 voxels above the
+map threshold are collected → findings from those alone. Decision support only.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ctviewer.anomaly.maps import (
     series_score,
     slice_scores,
 )
-from ctviewer.anomaly.segment import segment
+from ctviewer.anomaly.segment import seed_level, segment_voxels
 from ctviewer.io import Input, load_inputs  # noqa: F401  (re-exported: train, learn, CLI)
 from ctviewer.model.anatomy import AnatomyGuess, guess_body_parts
 from ctviewer.model.autoencoder import AnomalyModel
@@ -33,6 +34,7 @@ from ctviewer.model.catalog import (
     organ_share_problem,
 )
 from ctviewer.model.preprocess import (
+    Box,
     Prepared,
     body_box,
     prepare,
@@ -43,6 +45,8 @@ from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report
 from ctviewer.volume import Result, Volume
 
 BATCH_SLICES = 64
+RESTORE_SLICES = 16  # slices brought back to the volume grid at a time (16 MB float32 at 512²)
+MAP_DTYPE = np.float16  # `Result.anomaly_map`, for display; findings are measured in float32
 SCORE_FLOOR = 0.25  # a score below this share of every calibration normal's is out of range
 
 
@@ -104,8 +108,13 @@ def detect(
         return Result.not_assessed(volume, problem, info)
     box = body_box(volume, model.preprocessing)
     n = volume.n_slices
-    full = np.zeros(volume.shape, dtype=np.float32)
+    meta = model.metadata
+    threshold = float(meta.get("pixel_threshold", np.inf))
+    seed = _optional(meta.get("seed_threshold"))
+    collect = seed_level(threshold, seed)  # what findings grow from
+    full = np.zeros(volume.shape, dtype=MAP_DTYPE)  # paged in only where the map is non-zero
     scores = np.zeros(n, dtype=np.float32)
+    hot: list[tuple[np.ndarray, np.ndarray]] = []  # voxels above `collect`: flat index, value
     organ_pixels = 0.0
     for start in range(0, n, BATCH_SLICES):
         check_cancel(cancel)
@@ -113,7 +122,11 @@ def detect(
         prepared = prepare(volume, model.preprocessing, start, stop, box)
         organ_pixels += float(prepared.body.mean()) * (stop - start)
         maps, scores[start:stop] = model_maps(prepared, model)
-        full[start:stop] = restore(maps, box, volume.shape[1:])
+        for z in range(start, stop, RESTORE_SLICES):
+            part = maps[z - start : z - start + RESTORE_SLICES]
+            if part.any() or collect < 0:  # an all-zero map restores to zeros
+                up = restore(part, box, volume.shape[1:])
+                hot.append(_store(full, z, up, collect, box))
         report(progress, 0.9 * stop / n, f"analysed {stop}/{n} slices")
     check_cancel(cancel)
     score = series_score(scores)
@@ -121,14 +134,14 @@ def detect(
     problem = problem or score_range_problem(score, model)
     if problem:
         return Result.not_assessed(volume, problem, info)
-    meta = model.metadata
-    labels, findings = segment(
-        full,
+    labels, findings = segment_voxels(
+        np.concatenate([h[0] for h in hot] or [np.zeros(0, np.int64)]),
+        np.concatenate([h[1] for h in hot] or [np.zeros(0, np.float32)]),
         volume,
-        float(meta.get("pixel_threshold", np.inf)),
+        threshold,
         min_size_mm3=float(meta.get("min_size_mm3", 30.0)),
         min_area_mm2=float(meta.get("min_area_mm2", 10.0)),
-        seed=_optional(meta.get("seed_threshold")),
+        seed=seed,
         mass=_optional(meta.get("mass_threshold")),
     )
     report(progress, 1.0, f"{len(findings)} findings")
@@ -148,6 +161,23 @@ def detect(
 
 def _optional(value) -> float | None:
     return None if value is None else float(value)
+
+
+def _store(
+    full: np.ndarray, start: int, part: np.ndarray, threshold: float, box: Box
+) -> tuple[np.ndarray, np.ndarray]:
+    """Write restored float32 slices `part` (zero outside the crop `box`) into `full` from slice
+    `start` on, touching only the rows and columns that hold non-zero values (the rest of a
+    fresh `np.zeros` stays unpaged); return the flat indices into `full` and the float32 values
+    of the voxels above `threshold`, in ascending order, for `segment_voxels`."""
+    y0, x0 = max(box[0], 0), max(box[1], 0)
+    for k, plane in enumerate(part[:, y0 : box[2], x0 : box[3]]):
+        rows, cols = np.flatnonzero(plane.any(axis=1)), np.flatnonzero(plane.any(axis=0))
+        if rows.size:
+            window = np.s_[y0 + rows[0] : y0 + rows[-1] + 1, x0 + cols[0] : x0 + cols[-1] + 1]
+            full[start + k][window] = part[k][window]
+    above = np.flatnonzero(part > threshold)
+    return above + start * full[0].size, part.ravel()[above]
 
 
 class ModelCache:

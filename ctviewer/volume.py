@@ -210,8 +210,10 @@ class Result:
     threshold: float
     abnormal: bool  # score > threshold: "flagged for review"
     slice_scores: np.ndarray  # (z,)
-    anomaly_map: np.ndarray  # (z, y, x) float32, filtered, at the volume's resolution
-    labels: np.ndarray  # (z, y, x) int32, 0 = background, k = Finding.id
+    anomaly_map: np.ndarray  # (z, y, x) filtered, at the volume's resolution: float16 from
+    # detect (for display; scores and findings are measured in float32), float32 elsewhere
+    labels: np.ndarray  # (z, y, x) unsigned int (the smallest that holds the finding count;
+    # int32 in a not-assessed Result), 0 = background, k = Finding.id
     findings: list[Finding] = field(default_factory=list)
     assessed: bool = True  # False: no model fits this series; nothing above is a verdict
     not_assessed_reason: str = ""  # one line, shown wherever the verdict would be

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ctviewer.anomaly.maps import Scoring, anomaly_map, residual, score_mask, slice_scores
-from ctviewer.anomaly.segment import region_stats, segment
+from ctviewer.anomaly.segment import label_dtype, region_stats, segment
 from ctviewer.errors import ModelError
 from ctviewer.volume import Volume
 
@@ -72,7 +72,7 @@ def test_labels_are_the_kept_components_renumbered_by_peak() -> None:
     threshold = float(np.quantile(heat, 0.97))
     labels, findings = segment(heat, volume, threshold, min_size_mm3=4.0)
     raw, n = ndimage.label(heat > threshold)
-    assert labels.dtype == np.int32 and labels.shape == volume.shape and len(findings) >= 2
+    assert labels.dtype == np.uint8 and labels.shape == volume.shape and len(findings) >= 2
     assert [f.peak for f in findings] == sorted((f.peak for f in findings), reverse=True)
     for finding in findings:
         region = labels == finding.id
@@ -82,9 +82,9 @@ def test_labels_are_the_kept_components_renumbered_by_peak() -> None:
     dropped = (raw > 0) & (labels == 0)
     assert all((raw == c).sum() < 4 for c in np.unique(raw[dropped]))
     none, found = segment(heat, volume, float(heat.max()) + 1.0)
-    assert found == [] and none.dtype == np.int32 and not none.any()
+    assert found == [] and none.dtype == np.uint8 and not none.any()
     tiny, found = segment(heat, volume, threshold, min_size_mm3=1e9)
-    assert found == [] and tiny.dtype == np.int32 and not tiny.any()
+    assert found == [] and tiny.dtype == np.uint8 and not tiny.any()
 
 
 def _volume() -> Volume:
@@ -126,3 +126,48 @@ def test_max_over_channels_keeps_a_lesion_seen_in_one_window_only() -> None:
     assert mean.max() == pytest.approx(0.2) and high.max() == pytest.approx(0.4)
     with pytest.raises(ModelError):
         Scoring(channels="sum")
+
+
+def test_findings_match_scipy_per_label_measurements() -> None:
+    """The bounding-box labelling and bincount measurements give what scipy's per-label
+    functions give on the whole volume."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(7)
+    volume = Volume(array=np.zeros((12, 50, 60), np.float32), spacing=(1.5, 0.7, 0.7))
+    heat = np.zeros(volume.shape, np.float32)
+    heat[3:10, 8:40, 10:45] = ndimage.gaussian_filter(rng.random((7, 32, 35)), 1.2)
+    threshold = float(np.quantile(heat[heat > 0], 0.9))
+    labels, findings = segment(heat, volume, threshold, min_size_mm3=3.0)
+    raw, n = ndimage.label(heat > threshold)
+    index = np.arange(1, n + 1)
+    sizes = ndimage.sum_labels(np.ones_like(heat), raw, index)
+    kept = index[sizes * 1.5 * 0.7 * 0.7 >= 3.0]
+    peaks = ndimage.maximum(heat, raw, kept)
+    assert len(findings) == kept.size >= 3
+    for finding, k in zip(findings, kept[np.argsort(-peaks, kind="stable")], strict=True):
+        region = raw == k
+        assert np.array_equal(labels == finding.id, region)
+        assert finding.voxels == region.sum() and finding.peak == heat[region].max()
+        assert finding.mean == pytest.approx(float(heat[region].mean()), rel=1e-6)
+        z, y, x = ndimage.find_objects(region.astype(int))[0]
+        assert finding.bbox == (z.start, y.start, x.start, z.stop, y.stop, x.stop)
+        assert finding.centroid_mm == pytest.approx(
+            volume.index_to_mm(*ndimage.center_of_mass(region))
+        )
+
+
+def test_labels_take_the_smallest_type_for_the_finding_count() -> None:
+    assert [label_dtype(n) for n in (0, 255, 256, 65535, 65536)] == [
+        np.uint8,
+        np.uint8,
+        np.uint16,
+        np.uint16,
+        np.uint32,
+    ]
+    volume = Volume(array=np.zeros((2, 64, 64), np.float32), spacing=(1.0, 1.0, 1.0))
+    heat = np.zeros(volume.shape, np.float32)
+    heat[0, ::2, ::2] = np.linspace(0.5, 1.0, 32 * 32).reshape(32, 32)  # 1024 single voxels
+    labels, findings = segment(heat, volume, threshold=0.1, min_size_mm3=1.0)
+    assert labels.dtype == np.uint16 and len(findings) == 1024
+    assert labels.max() == 1024 and labels[0, 62, 62] == 1  # the strongest is finding 1

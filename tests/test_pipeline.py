@@ -70,7 +70,7 @@ def test_result_is_consistent(model: AnomalyModel) -> None:
     phantom = make_phantom(shape=SHAPE, seed=9, lesions=[Lesion("nodule", radius_mm=12.0)])
     volume = phantom.volume
     result = detect(volume, model)
-    assert result.anomaly_map.shape == volume.shape and result.anomaly_map.dtype == np.float32
+    assert result.anomaly_map.shape == volume.shape and result.anomaly_map.dtype == np.float16
     assert result.labels.shape == volume.shape
     assert result.slice_scores.shape == (volume.n_slices,)
     assert result.score == pytest.approx(result.slice_scores.max())

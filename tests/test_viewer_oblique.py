@@ -58,3 +58,13 @@ def test_turning_the_plane_wraps_and_tells_listeners() -> None:
     model.turn_oblique(170.0)
     model.turn_oblique(30.0)
     assert model.oblique_angle == pytest.approx(-160.0) and seen == [170.0, pytest.approx(-160.0)]
+
+
+def test_a_float16_map_is_sampled_like_its_float32_copy() -> None:
+    rng = np.random.default_rng(2)
+    volume = Volume(array=np.zeros((70, 30, 40), np.float32), spacing=(2.0, 0.8, 0.6))
+    heat = rng.random(volume.shape).astype(np.float16)  # detect's map: 70 slices, 3 slabs
+    for angle in (0.0, 33.0, 90.0):
+        half = oblique_plane(volume, heat, (35, 12, 20), angle)
+        full = oblique_plane(volume, heat.astype(np.float32), (35, 12, 20), angle)
+        assert half.dtype == np.float16 and np.array_equal(half, full.astype(np.float16))

@@ -7,7 +7,8 @@ peak exceeds the peak threshold (a small, sharp lesion) or its mass, the integra
 the seed level in mm³ (mm² for a single image), exceeds `mass` (a larger lesion the map lights up
 less sharply, such as a nodule on real CT read by a model trained on phantoms). Both thresholds
 are calibrated on normals (`region_stats`). Findings are numbered by peak, strongest first;
-`Finding.id` is the component's value in the returned label volume.
+`Finding.id` is the component's value in the returned label volume, whose type is the smallest
+unsigned integer that holds the finding count.
 """
 
 from __future__ import annotations
@@ -16,6 +17,14 @@ import numpy as np
 from scipy import ndimage
 
 from ctviewer.volume import Finding, Volume
+
+
+def label_dtype(count: int) -> np.dtype:
+    """The smallest unsigned integer type that holds labels 0..count."""
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if count <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    return np.dtype(np.int64)
 
 
 def segment(
@@ -27,53 +36,85 @@ def segment(
     seed: float | None = None,
     mass: float | None = None,
 ) -> tuple[np.ndarray, list[Finding]]:
-    """Label volume (int32, 0 = background) and its findings (see the module docstring). A
-    single image is measured in mm² (`min_area_mm2` applies), a volume in mm³ (`min_size_mm3`).
-    An image whose pixel size is unknown (`Volume.spacing_known` False: PNG/JPG) is measured in
-    px², `min_area_mm2` then counting pixels."""
+    """Label volume (0 = background) and its findings (see the module docstring). A single image
+    is measured in mm² (`min_area_mm2` applies), a volume in mm³ (`min_size_mm3`). An image whose
+    pixel size is unknown (`Volume.spacing_known` False: PNG/JPG) is measured in px²,
+    `min_area_mm2` then counting pixels."""
+    level = seed_level(threshold, seed)
+    flat = np.flatnonzero(anomaly_map > level)
+    values = anomaly_map.ravel()[flat]
+    return segment_voxels(flat, values, volume, threshold, min_size_mm3, min_area_mm2, seed, mass)
+
+
+def seed_level(threshold: float, seed: float | None) -> float:
+    """The level regions grow down to: `seed`, never above the peak threshold."""
+    return threshold if seed is None else min(seed, threshold)
+
+
+def segment_voxels(
+    flat: np.ndarray,
+    values: np.ndarray,
+    volume: Volume,
+    threshold: float,
+    min_size_mm3: float = 30.0,
+    min_area_mm2: float = 10.0,
+    seed: float | None = None,
+    mass: float | None = None,
+) -> tuple[np.ndarray, list[Finding]]:
+    """`segment` from the voxels above the seed level alone: their flat indices into the volume
+    (in ascending order) and their map values, so that a caller streaming the map slab by slab
+    never holds it whole in float32. Components are labelled in the voxels' bounding box only;
+    the label volume is zero (and not paged in) elsewhere."""
+    level = seed_level(threshold, seed)
     single = volume.n_slices == 1
     in_px = single and not volume.spacing_known
     voxel = voxel_size(volume)
     min_voxels = max(1, int(np.ceil((min_area_mm2 if single else min_size_mm3) / voxel)))
-    seed = threshold if seed is None else min(seed, threshold)
-    raw, n, flat, component, values = _regions(anomaly_map, seed)  # int32, relabelled in
-    if n == 0:  # place below: one label volume in memory, not two
-        return raw, []
-    sizes, peaks, masses = _region_measures(n, component, values, seed, voxel)
+    if flat.size == 0:
+        return np.zeros(volume.shape, np.uint8), []
+    local = np.unravel_index(flat, volume.shape)
+    low = [int(c.min()) for c in local]
+    crop = tuple(slice(lo, int(c.max()) + 1) for lo, c in zip(low, local, strict=True))
+    shape = tuple(s.stop - s.start for s in crop)
+    for axis, lo in zip(local, low, strict=True):
+        axis -= lo  # coordinates in the bounding box
+    above = np.zeros(shape, bool)
+    above[tuple(local)] = True
+    # the bounding box holds every voxel above the seed level: its components are the volume's
+    raw, n = ndimage.label(above)
+    del above
+    component = raw[tuple(local)]  # in the order of `flat`
+    sizes, peaks, masses = _region_measures(n, component, values, level, voxel)
     strong = peaks > threshold
     if mass is not None:
         strong |= masses > mass
     keep = np.flatnonzero((sizes >= min_voxels) & strong)
     keep = keep[keep > 0]
+    labels = np.zeros(volume.shape, label_dtype(keep.size))
     if keep.size == 0:
-        raw.fill(0)
-        return raw, []
+        return labels, []
     order = keep[np.argsort(-peaks[keep], kind="stable")]
-    lookup = np.zeros(n + 1, dtype=np.int32)
+    lookup = np.zeros(n + 1, dtype=labels.dtype)
     lookup[order] = np.arange(1, order.size + 1)
-    labels = np.take(lookup, raw, out=raw, mode="clip")  # each voxel reads only itself: safe
+    labels[crop] = np.take(lookup, raw, mode="clip")
+    del raw
     sums = np.bincount(component, weights=values, minlength=n + 1)
-    coords = np.unravel_index(flat, anomaly_map.shape)
     centres = [
-        np.bincount(component, weights=c, minlength=n + 1) / np.maximum(sizes, 1) for c in coords
+        np.bincount(component, weights=c, minlength=n + 1) / np.maximum(sizes, 1) + lo
+        for c, lo in zip(local, low, strict=True)
     ]
     findings = []
-    for k, box in enumerate(ndimage.find_objects(labels), start=1):
+    for k, box in enumerate(ndimage.find_objects(labels[crop]), start=1):
         c = order[k - 1]
         count = int(sizes[c])
+        z0, y0, x0 = (b.start + lo for b, lo in zip(box, low, strict=True))
+        z1, y1, x1 = (b.stop + lo for b, lo in zip(box, low, strict=True))
         findings.append(
             Finding(
                 id=k,
-                slice_start=box[0].start,
-                slice_end=box[0].stop - 1,
-                bbox=(
-                    box[0].start,
-                    box[1].start,
-                    box[2].start,
-                    box[0].stop,
-                    box[1].stop,
-                    box[2].stop,
-                ),
+                slice_start=z0,
+                slice_end=z1 - 1,
+                bbox=(z0, y0, x0, z1, y1, x1),
                 centroid_mm=volume.index_to_mm(*(float(axis[c]) for axis in centres)),
                 voxels=count,
                 size_mm3=None if single else count * voxel,
@@ -95,15 +136,6 @@ def voxel_size(volume: Volume) -> float:
     return sz * sy * sx
 
 
-def _regions(anomaly_map: np.ndarray, seed: float):
-    """Connected regions above `seed`: labels, count, and the labelled voxels' flat indices,
-    labels and values (measuring on these only: scipy's per-label reductions sort the whole
-    volume, which takes minutes for a 300-slice series)."""
-    raw, n = ndimage.label(anomaly_map > seed)
-    flat = np.flatnonzero(raw)
-    return raw, n, flat, raw.ravel()[flat], anomaly_map.ravel()[flat]
-
-
 def _region_measures(n: int, component, values, seed: float, voxel: float):
     """Per region (index 0 unused): voxel count, peak, and mass (map above `seed` × voxel)."""
     sizes = np.bincount(component, minlength=n + 1)
@@ -119,9 +151,11 @@ def region_stats(
     """The largest peak and the largest mass among the regions above `seed` of at least
     `min_size` (mm³, or mm² for a single image): what calibration reads off a normal."""
     voxel = voxel_size(volume)
-    _, n, _, component, values = _regions(anomaly_map, seed)
+    raw, n = ndimage.label(anomaly_map > seed)
     if n == 0:
         return seed, 0.0
+    flat = np.flatnonzero(raw)
+    component, values = raw.ravel()[flat], anomaly_map.ravel()[flat]
     sizes, peaks, masses = _region_measures(n, component, values, seed, voxel)
     big = sizes * voxel >= min_size
     big[0] = False

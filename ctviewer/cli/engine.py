@@ -173,11 +173,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def _write_map(result, volume, out_dir: Path, index: int, fmt: str) -> str:
     name = f"map_{index:03d}.{fmt}"
     if fmt == "npy":
-        np.save(out_dir / name, result.anomaly_map)
+        np.save(out_dir / name, result.anomaly_map.astype(np.float32))
     else:
         import SimpleITK as sitk
 
-        image = sitk.GetImageFromArray(result.anomaly_map)
+        image = sitk.GetImageFromArray(result.anomaly_map.astype(np.float32))
         image.SetSpacing(tuple(float(v) for v in volume.spacing[::-1]))
         image.SetOrigin(tuple(float(v) for v in volume.origin))
         image.SetDirection(tuple(float(v) for v in np.asarray(volume.direction).ravel()))

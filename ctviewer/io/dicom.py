@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-import SimpleITK as sitk
 
 from ctviewer.errors import InputError
 from ctviewer.io.geometry import StackGeometry, stack_geometry
@@ -64,6 +63,8 @@ def workers() -> int:
 def _decode_gdcm(paths: list[str], out: np.ndarray) -> None:
     """Single-frame files, in order, into `out` (len(paths), rows, cols); RuntimeError if GDCM
     cannot read one of them."""
+    import SimpleITK as sitk  # here, not at import: ~100 MB of RSS uncompressed files never need
+
     reader = sitk.ImageSeriesReader()
     reader.SetImageIO("GDCMImageIO")
     reader.SetFileNames(paths)

@@ -11,7 +11,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 from PIL import Image, UnidentifiedImageError
 
 from ctviewer.errors import InputError
@@ -40,6 +39,8 @@ def _describe_picture(path: str) -> SeriesInfo:
 
 
 def _describe_volume(path: str) -> SeriesInfo:
+    import SimpleITK as sitk  # here, not at import: ~100 MB of RSS a DICOM series never needs
+
     check_complete(path, quick=True)
     reader = sitk.ImageFileReader()
     reader.SetFileName(path)
@@ -98,6 +99,8 @@ def read_file(path: str | Path) -> Volume:
 
 
 def _read_volume(path: str) -> Volume:
+    import SimpleITK as sitk
+
     check_complete(path)
     try:
         with native_output_muted():

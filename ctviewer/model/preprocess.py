@@ -38,6 +38,7 @@ LEVEL, SPREAD = 0.45, 0.08  # where "organ" normalisation puts the organ's media
 AIR_HU = -1024.0
 COARSE_SIZE = 192  # resolution at which the crop box is found
 MASK_SIZE = 128  # masks and normalisation statistics are found at about this resolution
+RESIZE_SLICES = 16  # raw slices cropped and resized at a time
 
 
 @dataclass(frozen=True)
@@ -346,7 +347,12 @@ def prepare(
     # then the result is block-averaged down to a smaller model input
     fill = AIR_HU if pre.kind == "hu" else 0.0
     work = pre.size * max(1, MASK_SIZE // pre.size)
-    small = _resize(_crop(model_values(volume, pre, needed), box, fill), work)
+    small = np.concatenate(  # RESIZE_SLICES raw slices at a time: full-size copies stay small
+        [
+            _resize(_crop(model_values(volume, pre, _run(part)), box, fill), work)
+            for part in np.split(needed, range(RESIZE_SLICES, needed.size, RESIZE_SLICES))
+        ]
+    )
     where = np.searchsorted(needed, index)  # (n, 2*context+1) rows of `small`
     channels = _intensities(small, pre)[where].reshape(len(z), pre.in_channels, work, work)
     body = np.stack([body_mask_2d(m) for m in _foreground(small[where[:, pre.context]], pre)])
@@ -376,6 +382,13 @@ def prepare(
         channels = _pool(channels, work // pre.size)
         organ = _pool(organ.astype(np.float32), work // pre.size) > 0.5
     return Prepared(images=np.ascontiguousarray(channels), body=organ, box=box, from_hu=hu_head)
+
+
+def _run(index: np.ndarray) -> np.ndarray | slice:
+    """Sorted slice indices as a slice when they are consecutive (a view, not a copy)."""
+    if index.size and index[-1] - index[0] + 1 == index.size:
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
 
 
 def _pool(stack: np.ndarray, f: int) -> np.ndarray:

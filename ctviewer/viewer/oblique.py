@@ -59,6 +59,23 @@ def oblique_plane(
     zz = np.repeat(np.arange(nz, dtype=np.float64), len(points))
     yy = np.tile(points[:, 0], nz)
     xx = np.tile(points[:, 1], nz)
-    values = map_coordinates(array, [zz, yy, xx], order=order, mode="nearest")
+    values = _sample(array, [zz, yy, xx], order)
     image = values.reshape(nz, len(points)).astype(array.dtype, copy=False)
     return image if _superior_first(volume) else image[::-1]
+
+
+def _sample(array: np.ndarray, coords: list[np.ndarray], order: int) -> np.ndarray:
+    """`map_coordinates` at whole z. scipy.ndimage has no float16 (`Result.anomaly_map`): such
+    an array is sampled through float32 copies of 32 slices at a time, which gives the same
+    values as the whole volume at once since z is never interpolated."""
+    if array.dtype != np.float16:
+        return map_coordinates(array, coords, order=order, mode="nearest")
+    zz, yy, xx = coords
+    parts = []
+    for z in range(0, array.shape[0], 32):
+        part = (zz >= z) & (zz < z + 32)
+        slab = array[z : z + 32].astype(np.float32)
+        parts.append(
+            map_coordinates(slab, [zz[part] - z, yy[part], xx[part]], order=order, mode="nearest")
+        )
+    return np.concatenate(parts)
