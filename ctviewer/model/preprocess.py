@@ -318,10 +318,11 @@ def _with_pockets(one: np.ndarray, hu: np.ndarray, close: int) -> np.ndarray:
         return lung
     depth = ndimage.distance_transform_edt(pockets > 0)
     sizes = np.bincount(pockets.ravel(), minlength=n + 1)
-    deepest = ndimage.maximum(depth, pockets, index=np.arange(n + 1))
+    deepest = np.zeros(n + 1)  # per pocket; scipy's per-label maximum sorts the whole slice
+    np.maximum.at(deepest, pockets.ravel(), depth.ravel())
     scale = one.shape[0] / 128
     fat = np.bincount(pockets.ravel(), weights=((hu > FAT_HU[0]) & (hu < FAT_HU[1])).ravel())
-    keep = (sizes <= POCKET_AREA * lung.sum()) & (np.asarray(deepest) <= POCKET_DEPTH * scale)
+    keep = (sizes <= POCKET_AREA * lung.sum()) & (deepest <= POCKET_DEPTH * scale)
     keep &= fat <= POCKET_FAT * sizes
     keep[0] = False
     return lung | keep[pockets]
