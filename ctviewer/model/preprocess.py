@@ -298,17 +298,21 @@ def lung_mask(hu: np.ndarray, body: np.ndarray) -> np.ndarray:
         return lung
     sizes = np.bincount(labels.ravel())[1:]
     out = np.zeros_like(lung)
-    close = max(1, round(LUNG_CLOSE * hu.shape[0] / 128))
+    scale = hu.shape[0] / 128
+    close = max(1, round(LUNG_CLOSE * scale))
+    boxes = ndimage.find_objects(labels)
     for k in np.flatnonzero(sizes >= max(16, 0.1 * sizes.max())) + 1:
-        out |= _with_pockets(labels == k, hu, close) & body
+        # everything below stays inside the lung's convex hull: work in its box, framed
+        box = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in boxes[k - 1])
+        out[box] |= _with_pockets(labels[box] == k, hu[box], close, scale) & body[box]
     return ndimage.binary_fill_holes(out | lung)
 
 
-def _with_pockets(one: np.ndarray, hu: np.ndarray, close: int) -> np.ndarray:
+def _with_pockets(one: np.ndarray, hu: np.ndarray, close: int, scale: float) -> np.ndarray:
     """One lung, closed (`close` pixels, within a padded frame), holes filled, plus the
-    convex-hull pockets that are small, shallow and hardly fat: a lesion on the rim fills a
-    shallow cap of soft tissue, the heart's bay, the hilum and the spine's groove are wide and
-    deep, and the mediastinum's shallow bays hold fat."""
+    convex-hull pockets that are small, shallow (depth in pixels of a 128-pixel slice × `scale`)
+    and hardly fat: a lesion on the rim fills a shallow cap of soft tissue, the heart's bay, the
+    hilum and the spine's groove are wide and deep, and the mediastinum's shallow bays hold fat."""
     pad = close + 1
     padded = np.pad(one, pad)
     closed = ndimage.binary_closing(padded, iterations=close)[pad:-pad, pad:-pad]
@@ -320,7 +324,6 @@ def _with_pockets(one: np.ndarray, hu: np.ndarray, close: int) -> np.ndarray:
     sizes = np.bincount(pockets.ravel(), minlength=n + 1)
     deepest = np.zeros(n + 1)  # per pocket; scipy's per-label maximum sorts the whole slice
     np.maximum.at(deepest, pockets.ravel(), depth.ravel())
-    scale = one.shape[0] / 128
     fat = np.bincount(pockets.ravel(), weights=((hu > FAT_HU[0]) & (hu < FAT_HU[1])).ravel())
     keep = (sizes <= POCKET_AREA * lung.sum()) & (deepest <= POCKET_DEPTH * scale)
     keep &= fat <= POCKET_FAT * sizes
