@@ -15,6 +15,12 @@ scoring mask) and the same calibration. The autoencoder has to beat it.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/crossval.py --dataset head --folds 5 --seeds 0 1
     ... --set members=3 --set calibration=empirical --tag ens3   # a recipe variant
+    ... --keep-models /tmp/cv_models --alternatives '' flip=true mirror=1 slice_score=blob
+
+`--keep-models DIR` keeps each fold's trained network (keyed by recipe, training settings, folds,
+seed and fold) and reuses it on a rerun, recalibrated under the run's scoring, so scoring
+variants are compared on the same networks without retraining. Each `--alternatives` scoring is
+also applied to the no-learning control (`<scoring>|control`).
 
 Results go to `benchmarks/results/crossval_<dataset>_<tag>.json` (or `--json PATH`).
 """
@@ -22,6 +28,7 @@ Results go to `benchmarks/results/crossval_<dataset>_<tag>.json` (or `--json PAT
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -171,11 +178,27 @@ def held_back_split(train: list, config) -> tuple[list, list]:
     return _split(train, config.holdout_fraction, np.random.default_rng(config.seed))
 
 
+_PREPARED: dict = {}
+
+
+def prepared_score(volume, model) -> float:
+    """`score_volume` with each volume's preprocessing done once per run (it does not depend
+    on the network or the scoring)."""
+    from ctviewer.anomaly.maps import series_score
+    from ctviewer.model.preprocess import prepare_volume
+    from ctviewer.pipeline import model_maps
+
+    key = (id(volume), json.dumps(model.preprocessing.to_dict(), sort_keys=True))
+    if key not in _PREPARED:
+        _PREPARED[key] = prepare_volume(volume, model.preprocessing)
+    return series_score(model_maps(_PREPARED[key], model)[1])
+
+
 def alternatives(model, volumes, train, test, labels, config, scorings) -> dict:
     """Metrics of the same trained network under other slice scorings and calibration rules
-    (no retraining): key 'scoring-override | normals | method | specificity'."""
+    (no retraining): key 'scoring-override | normals | method | specificity'; and of the
+    no-learning control under each scoring at the recipe's own rule: 'scoring-override|control'."""
     from ctviewer.anomaly.score import calibrate_threshold
-    from ctviewer.pipeline import score_volume
 
     fitted, held = held_back_split(train, config)
     own = model.scoring
@@ -183,32 +206,80 @@ def alternatives(model, volumes, train, test, labels, config, scorings) -> dict:
     for text in scorings:
         overrides = dict(parse_override(t) for t in text.split(",")) if text else {}
         model.scoring = replace(own, **overrides)
-        scores = np.array([score_volume(volumes[i], model)[0] for i in test])
-        held_s = [score_volume(v, model)[0] for v in held]
-        all_s = held_s + [score_volume(v, model)[0] for v in fitted]
+        scores = np.array([prepared_score(volumes[i], model) for i in test])
+        held_s = [prepared_score(v, model) for v in held]
+        all_s = held_s + [prepared_score(v, model) for v in fitted]
         for on, method, spec in CALIBRATION_RULES:
             t = calibrate_threshold(held_s if on == "held_back" else all_s, spec, method)
             out[f"{text or 'recipe'}|{on}|{method}|{spec}"] = metrics(scores, labels, t)
+        control = ConstantModel(model.preprocessing, model.scoring)
+        c_scores = np.array([prepared_score(volumes[i], control) for i in test])
+        normals = held + fitted if config.calibrate_on == "all" else held
+        c_normal = [prepared_score(v, control) for v in normals]
+        t = calibrate_threshold(c_normal, config.target_specificity, config.calibration)
+        out[f"{text or 'recipe'}|control"] = metrics(c_scores, labels, t)
     model.scoring = own
     return out
 
 
-def run_fold(
-    dataset: Dataset, volumes: list, fold: np.ndarray, k: int, config, seed: int, scorings
-):
-    """Train on the other folds' normals, score fold k; (model metrics, control metrics, other
-    scorings/thresholds, per-image scores)."""
-    from ctviewer.model.train import train_model
-    from ctviewer.pipeline import score_volume
+SCORING_ONLY = ("scoring", "calibration", "calibrate_on", "target_specificity", "findings_quantile")
 
+
+def model_key(recipe_name: str, config, folds: int, seed: int, k: int) -> str:
+    """File name of a fold's kept network: what training depends on, not how it is scored."""
+    settings = {k: v for k, v in config.summary().items() if k not in SCORING_ONLY}
+    settings["preprocessing"] = config.preprocessing.to_dict() if config.preprocessing else None
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{recipe_name}_{digest[:10]}_k{folds}_seed{seed}_fold{k}.pt"
+
+
+def trained_model(train: list, config, keep: Path | None, name: str):
+    """Train on `train`, or load the network kept under `keep/name` and recalibrate it under
+    this config's scoring exactly as `train_model` does (same held-back split)."""
+    from ctviewer.model.checkpoint import load_model, save_model
+    from ctviewer.model.train import calibrate, train_model
+
+    path = keep / name if keep else None
+    if path is None or not path.is_file():
+        model = train_model(train, config)
+        if path is not None:
+            save_model(model, path)
+        return model
+    model = load_model(path, device="cpu")
+    model.scoring = config.scoring
+    model.metadata["scoring"] = config.scoring.to_dict()
+    fitted, held = held_back_split(train, config)
+    normals = held + fitted if config.calibrate_on == "all" or not held else held
+    model.metadata.update(
+        calibrate(
+            model, normals, config.target_specificity, config.findings_quantile, config.calibration
+        )
+    )
+    return model
+
+
+def run_fold(
+    dataset: Dataset,
+    volumes: list,
+    fold: np.ndarray,
+    k: int,
+    config,
+    seed: int,
+    scorings,
+    keep: Path | None = None,
+    recipe_name: str = "recipe",
+):
+    """Train on the other folds' normals (or reuse the network kept in `keep`), score fold k;
+    (model metrics, control metrics, other scorings/thresholds, per-image scores)."""
     train = [volumes[i] for i in training_items(dataset.labels, fold, k)]
     test = np.flatnonzero(fold == k)
     config = replace(config, seed=seed * 100 + k, device="cpu")
-    model = train_model(train, config)
+    name = model_key(recipe_name, config, int(fold.max()) + 1, seed, k)
+    model = trained_model(train, config, keep, name)
     labels = dataset.labels[test]
-    scores = np.array([score_volume(volumes[i], model)[0] for i in test])
+    scores = np.array([prepared_score(volumes[i], model) for i in test])
     control = ConstantModel(model.preprocessing, model.scoring)
-    control_scores = np.array([score_volume(volumes[i], control)[0] for i in test])
+    control_scores = np.array([prepared_score(volumes[i], control) for i in test])
     threshold = control_threshold(control, train, config)
     other = alternatives(model, volumes, train, test, labels, config, scorings) if scorings else {}
     per_image = {
@@ -246,6 +317,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="results file (default: by tag)")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument(
+        "--keep-models",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep each fold's trained network in DIR and reuse it when there",
+    )
+    parser.add_argument(
         "--alternatives",
         nargs="*",
         default=None,
@@ -276,7 +354,15 @@ def main(argv: list[str] | None = None) -> int:
         fold = stratified_folds(dataset.labels, args.folds, seed)
         for k in range(args.folds):
             m, c, other, per_image = run_fold(
-                dataset, volumes, fold, k, config, seed, args.alternatives
+                dataset,
+                volumes,
+                fold,
+                k,
+                config,
+                seed,
+                args.alternatives,
+                args.keep_models,
+                recipe_name,
             )
             model_rows.append(m)
             control_rows.append(c)

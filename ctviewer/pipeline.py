@@ -56,6 +56,9 @@ def model_maps(prepared: Prepared, model: AnomalyModel) -> tuple[np.ndarray, np.
     pre = model.preprocessing
     centre = slice(pre.context * pre.channels_per_slice, (pre.context + 1) * pre.channels_per_slice)
     diff = residual(prepared.images[:, centre], recon[:, centre], model.scoring)
+    if model.scoring.flip:  # the mirrored image's residual, mapped back, averaged in
+        back = model.reconstruct(np.ascontiguousarray(prepared.images[..., ::-1]))[..., ::-1]
+        diff = 0.5 * (diff + residual(prepared.images[:, centre], back[:, centre], model.scoring))
     mask = score_mask(prepared.body, model.scoring, prepared.from_hu)
     maps = anomaly_map(diff, mask, model.scoring)
     return maps, slice_scores(maps, mask, model.scoring)

@@ -171,3 +171,56 @@ def test_labels_take_the_smallest_type_for_the_finding_count() -> None:
     labels, findings = segment(heat, volume, threshold=0.1, min_size_mm3=1.0)
     assert labels.dtype == np.uint16 and len(findings) == 1024
     assert labels.max() == 1024 and labels[0, 62, 62] == 1  # the strongest is finding 1
+
+
+def test_mirror_residual_keeps_what_only_one_side_shows() -> None:
+    scoring = Scoring(residual="positive", mirror=1.0)
+    recon = np.zeros((1, 1, 8, 8), np.float32)
+    images = recon.copy()
+    images[0, 0, 2:4, 1:3] = 0.5  # a symmetric pair: columns 1-2 and their mirror 5-6
+    images[0, 0, 2:4, 5:7] = 0.5
+    images[0, 0, 6, 1] = 0.8  # one-sided
+    diff = residual(images, recon, scoring)
+    assert diff[0, 2:4].max() == 0.0  # the pair cancels
+    assert diff[0, 6, 1] == pytest.approx(0.8) and diff[0, 6, 6] == 0.0
+    half = residual(images, recon, Scoring(residual="positive", mirror=0.5))
+    assert half[0, 2, 1] == pytest.approx(0.25)
+    assert np.array_equal(residual(images, recon, Scoring(residual="positive"))[0], images[0, 0])
+
+
+def test_blob_score_prefers_one_blob_to_scattered_pixels() -> None:
+    scoring = Scoring(slice_score="blob", percent=4.0)  # 4 of the 100 mask pixels
+    mask = np.ones((2, 10, 10), bool)
+    maps = np.zeros((2, 10, 10), np.float32)
+    maps[0, 4:6, 4:6] = 1.0  # one 2×2 blob
+    maps[1, [0, 0, 9, 9], [0, 9, 0, 9]] = 1.0  # four separate pixels
+    blob, scattered = slice_scores(maps, mask, scoring)
+    assert blob == pytest.approx(1.0)  # = the top-4 mean
+    assert scattered == pytest.approx(0.25)
+    top = slice_scores(maps, mask, Scoring(percent=4.0))
+    assert top == pytest.approx([1.0, 1.0])
+
+
+def test_flip_averages_the_mirrored_images_residual() -> None:
+    from ctviewer.model.preprocess import Prepared, Preprocessing
+    from ctviewer.pipeline import model_maps
+
+    class LeftBlind:  # "reconstructs" only the left half: its mirror sees the other side
+        preprocessing = Preprocessing(kind="image")
+
+        def __init__(self, scoring: Scoring) -> None:
+            self.scoring = scoring
+
+        def reconstruct(self, images: np.ndarray) -> np.ndarray:
+            out = images.copy()
+            out[..., 4:] = 0.0
+            return out
+
+    images = np.zeros((1, 1, 8, 8), np.float32)
+    images[0, 0, 3, 1] = images[0, 0, 3, 6] = 0.6
+    prepared = Prepared(images, np.ones((1, 8, 8), bool), (0, 0, 8, 8))
+    plain = Scoring(residual="positive", erode_px=0, median=1, sigma=0.0)
+    one, _ = model_maps(prepared, LeftBlind(plain))
+    both, _ = model_maps(prepared, LeftBlind(Scoring(**{**plain.to_dict(), "flip": True})))
+    assert one[0, 3, 6] == pytest.approx(0.6) and one[0, 3, 1] == 0.0
+    assert both[0, 3, 6] == pytest.approx(0.3) and both[0, 3, 1] == pytest.approx(0.3)

@@ -139,3 +139,16 @@ def test_crossval_folds_are_stratified_and_never_train_on_abnormals():
             assert (labels[train] == 0).all()
             assert not (fold[train] == k).any()
             assert set(train) == set(np.flatnonzero((labels == 0) & (fold != k)))
+
+
+def test_kept_fold_models_are_keyed_by_training_not_scoring():
+    from ctviewer.model.train import recipe
+
+    cv = _crossval()
+    config = recipe("head-ct")
+    key = cv.model_key("head-ct", config, 5, 0, 1)
+    rescored = replace(config, scoring=replace(config.scoring, flip=True, mirror=1.0))
+    assert cv.model_key("head-ct", replace(rescored, calibration="lognormal"), 5, 0, 1) == key
+    assert cv.model_key("head-ct", replace(config, synthetic=0.8), 5, 0, 1) != key
+    assert cv.model_key("head-ct", config, 5, 0, 2) != key
+    assert cv.model_key("head-ct", config, 5, 1, 1) != key

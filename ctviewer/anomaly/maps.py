@@ -16,7 +16,7 @@ from scipy import ndimage
 from ctviewer.anomaly.score import top_percent_mean
 from ctviewer.errors import ModelError
 
-SLICE_SCORES = ("top_percent", "mae")
+SLICE_SCORES = ("top_percent", "mae", "blob")
 RESIDUALS = ("abs", "positive")
 CHANNELS = ("mean", "max")
 
@@ -32,10 +32,13 @@ class Scoring:
     # CT skull strip keeps the rim where extra-axial bleeds lie); -1: erode_px
     median: int = 3  # median filter size (pixels at model resolution; 1 = off)
     sigma: float = 1.0  # Gaussian smoothing (pixels at model resolution; 0 = off)
-    slice_score: str = "top_percent"  # or "mae": mean of the map inside the mask
-    percent: float = 1.0  # for top_percent
+    slice_score: str = "top_percent"  # "mae": mean of the map inside the mask; "blob": the
+    # top `percent` % pixels' largest connected blob (its sum over the top-pixel count)
+    percent: float = 1.0  # for top_percent and blob
     channels: str = "mean"  # how the channels' residuals combine: "mean", or "max" (a lesion
     # visible in one window only, such as ground glass in the lung window, keeps its contrast)
+    flip: bool = False  # residual = mean of the image's and its left-right mirror's (mapped back)
+    mirror: float = 0.0  # > 0: residual minus this share of its left-right mirror, clipped at 0
 
     def __post_init__(self) -> None:
         if self.slice_score not in SLICE_SCORES or self.residual not in RESIDUALS:
@@ -62,7 +65,15 @@ def residual(images: np.ndarray, recon: np.ndarray, scoring: Scoring) -> np.ndar
         gy, gx = np.gradient(recon, axis=(-2, -1))
         diff = diff / (1.0 + np.hypot(gy, gx) / scoring.edge)
     diff = diff.max(axis=1) if scoring.channels == "max" else diff.mean(axis=1)
-    return diff
+    return mirror_residual(diff, scoring.mirror)
+
+
+def mirror_residual(diff: np.ndarray, share: float) -> np.ndarray:
+    """The residual (n, s, s) minus `share` of its left-right mirror, clipped at 0: what one
+    side shows and the other does not (the model crop is centred on the head)."""
+    if share <= 0:
+        return diff
+    return np.clip(diff - share * diff[..., ::-1], 0.0, None)
 
 
 def score_mask(body: np.ndarray, scoring: Scoring, from_hu: bool = False) -> np.ndarray:
@@ -95,9 +106,26 @@ def slice_scores(maps: np.ndarray, mask: np.ndarray, scoring: Scoring) -> np.nda
             continue
         if scoring.slice_score == "mae":
             scores[i] = float(values.mean())
+        elif scoring.slice_score == "blob":
+            scores[i] = blob_score(m, inside, scoring.percent)
         else:
             scores[i] = top_percent_mean(values, scoring.percent)
     return scores
+
+
+def blob_score(image_map: np.ndarray, inside: np.ndarray, percent: float) -> float:
+    """The largest connected blob among the top `percent` % pixels of a map inside its mask:
+    its summed value over the top-pixel count (= the top-percent mean when they form one blob,
+    less when they are scattered)."""
+    values = image_map[inside]
+    k = max(1, int(round(values.size * percent / 100.0)))
+    cutoff = np.partition(values, values.size - k)[values.size - k]
+    top = inside & (image_map >= cutoff) & (image_map > 0)
+    labels, count = ndimage.label(top)
+    if count == 0:
+        return 0.0
+    sums = ndimage.sum_labels(image_map, labels, index=np.arange(1, count + 1))
+    return float(np.max(sums) / k)
 
 
 def series_score(scores: np.ndarray) -> float:
