@@ -31,7 +31,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ from ctviewer import paths
 from ctviewer.errors import CTViewerError
 from ctviewer.feedback import backups
 from ctviewer.measurement import Measurement
+from ctviewer.sqlite_file import connect, make_durable, now_utc, write_schema
 from ctviewer.volume import Finding, Result
 
 SCHEMA_VERSION = 2  # 2: measurements
@@ -154,10 +154,6 @@ def is_damage(error: sqlite3.Error) -> bool:
     return "malformed" in reason or "not a database" in reason
 
 
-def now_utc() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
 class FeedbackStore:
     """Decisions (and model versions) in one SQLite file; safe to share across threads/processes."""
 
@@ -165,18 +161,10 @@ class FeedbackStore:
         self.path = Path(path) if path is not None else paths.feedback_db_path()
         self._lock = threading.RLock()
         self._checked = False  # the file passed `quick_check` in this session
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(
-                self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-            )
-        except (OSError, sqlite3.Error) as error:
-            raise CTViewerError(f"cannot open the feedback database ({error})", self.path) from None
-        self._conn.row_factory = sqlite3.Row
+        self._conn = connect(self.path, "feedback database", busy_timeout_s)
         try:
             with self._errors():
-                self._conn.execute("PRAGMA journal_mode=WAL")
-                self._conn.execute("PRAGMA synchronous=FULL")
+                make_durable(self._conn)
                 self._conn.execute("PRAGMA foreign_keys=ON")
                 self._migrate()
         except CTViewerError:
@@ -233,10 +221,7 @@ class FeedbackStore:
             )
         if version < SCHEMA_VERSION:
             with self.transaction() as conn:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                write_schema(conn, _SCHEMA, SCHEMA_VERSION)
 
     def close(self) -> None:
         with self._lock:

@@ -31,7 +31,8 @@ from typing import Any
 
 from ctviewer import paths
 from ctviewer.errors import CTViewerError, ModelError
-from ctviewer.feedback.store import RESTORE_HINT, FeedbackStore, now_utc
+from ctviewer.feedback.store import RESTORE_HINT, FeedbackStore
+from ctviewer.sqlite_file import now_utc
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,6 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ import numpy as np
 
 from ctviewer.errors import CTViewerError, InputError
 from ctviewer.screen.outcome import Outcome, decode_maps
+from ctviewer.sqlite_file import connect, make_durable, now_utc, write_schema
 from ctviewer.volume import Finding, ModelInfo, Result, SeriesInfo
 
 SCHEMA_VERSION = 1
@@ -78,10 +78,6 @@ CREATE TABLE IF NOT EXISTS runs (
     outcome TEXT NOT NULL DEFAULT 'running'
 );
 """
-
-
-def now_utc() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def priority_of(score: float, threshold: float) -> float:
@@ -159,18 +155,10 @@ class Worklist:
         self.path = Path(path)
         if not create and not self.path.is_file():
             raise InputError("no such worklist", self.path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
-        except (OSError, sqlite3.Error) as error:
-            raise CTViewerError(f"cannot open the worklist ({error})", self.path) from None
-        self._conn.row_factory = sqlite3.Row
+        self._conn = connect(self.path, "worklist", BUSY_TIMEOUT_S)
         try:
             with self._errors():
-                self._conn.execute("PRAGMA journal_mode=WAL")
-                self._conn.execute("PRAGMA synchronous=FULL")
+                make_durable(self._conn)
                 self._migrate()
         except CTViewerError:
             self._conn.close()
@@ -221,10 +209,7 @@ class Worklist:
             if tables - {"series", "runs"} - {t for t in tables if t.startswith("sqlite_")}:
                 raise CTViewerError("not a worklist database (it holds other tables)", self.path)
             with self._transaction() as conn:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                write_schema(conn, _SCHEMA, SCHEMA_VERSION)
 
     # -- screening (the one writer) ---------------------------------------------------------
 

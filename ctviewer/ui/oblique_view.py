@@ -15,7 +15,7 @@ from ctviewer.render import (
     overlay_levels,
     window_bounds,
 )
-from ctviewer.ui.viewbox import LayerItem
+from ctviewer.ui.viewbox import image_canvas
 from ctviewer.viewer.oblique import oblique_plane, spacing
 from ctviewer.volume import Result, Volume
 
@@ -51,15 +51,8 @@ class ObliqueView(QWidget):
         self._levels = (0.0, 1.0)
         self._lut32 = argb32_lut("hot", DEFAULT_OPACITY)
         self.title = QLabel("Oblique")
-        self.graphics = pg.GraphicsView()
-        self.graphics.setBackground("k")
         self.viewbox = _TurnViewBox()
-        self.graphics.setCentralItem(self.viewbox)
-        self.image_item = pg.ImageItem()
-        self.overlay_item = LayerItem()
-        for z, item in enumerate((self.image_item, self.overlay_item)):
-            item.setZValue(z)
-            self.viewbox.addItem(item)
+        self.graphics, self.image_item, self.overlay_item = image_canvas(self.viewbox)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.title)

@@ -26,7 +26,7 @@ from ctviewer.render import (
     window_bounds,
 )
 from ctviewer.ui.measure_layer import MeasureLayer
-from ctviewer.ui.viewbox import LayerItem, RadiologyViewBox
+from ctviewer.ui.viewbox import RadiologyViewBox, image_canvas
 from ctviewer.viewer.corner_text import CornerText, slice_text
 from ctviewer.volume import Result, Volume
 
@@ -71,15 +71,8 @@ class SliceView(QWidget):
 
         self.title = QLabel(axis.capitalize())
         self.title.setObjectName("viewTitle")
-        self.graphics = pg.GraphicsView()
-        self.graphics.setBackground("k")
         self.viewbox = RadiologyViewBox()
-        self.graphics.setCentralItem(self.viewbox)
-        self.image_item = pg.ImageItem()
-        self.overlay_item = LayerItem()
-        for z, item in enumerate((self.image_item, self.overlay_item)):
-            item.setZValue(z)
-            self.viewbox.addItem(item)
+        self.graphics, self.image_item, self.overlay_item = image_canvas(self.viewbox)
         pen = pg.mkPen("#3498dbaa", width=1, style=Qt.PenStyle.DashLine)
         hover = pg.mkPen("#3498db", width=2)
         self.crosshair = tuple(pg.InfiniteLine(angle=a, pen=pen, movable=True, hoverPen=hover)

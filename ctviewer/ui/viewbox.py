@@ -110,3 +110,17 @@ class LayerItem(pg.GraphicsObject):
     def paint(self, painter, *args) -> None:
         if self._qimage is not None:
             painter.drawImage(self.boundingRect(), self._qimage)
+
+
+def image_canvas(
+    viewbox: pg.ViewBox,
+) -> tuple[pg.GraphicsView, pg.ImageItem, LayerItem]:
+    """A black view holding `viewbox` with the slice image under its overlay layer."""
+    graphics = pg.GraphicsView()
+    graphics.setBackground("k")
+    graphics.setCentralItem(viewbox)
+    image_item, overlay_item = pg.ImageItem(), LayerItem()
+    for z, item in enumerate((image_item, overlay_item)):
+        item.setZValue(z)
+        viewbox.addItem(item)
+    return graphics, image_item, overlay_item
