@@ -24,6 +24,7 @@ from ctviewer.anomaly.maps import (
 )
 from ctviewer.anomaly.segment import seed_level, segment_voxels
 from ctviewer.io import Input, load_inputs  # noqa: F401  (re-exported: train, learn, CLI)
+from ctviewer.memory import lazy_zeros
 from ctviewer.model.anatomy import AnatomyGuess, guess_body_parts
 from ctviewer.model.autoencoder import AnomalyModel
 from ctviewer.model.catalog import (
@@ -39,7 +40,8 @@ from ctviewer.model.preprocess import (
     body_box,
     prepare,
     prepare_volume,
-    restore,
+    upsample,
+    visible,
 )
 from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report
 from ctviewer.volume import Result, Volume
@@ -115,7 +117,7 @@ def detect(
     threshold = float(meta.get("pixel_threshold", np.inf))
     seed = _optional(meta.get("seed_threshold"))
     collect = seed_level(threshold, seed)  # what findings grow from
-    full = np.zeros(volume.shape, dtype=MAP_DTYPE)  # paged in only where the map is non-zero
+    full = lazy_zeros(volume.shape, MAP_DTYPE)  # paged in only where the map is non-zero
     scores = np.zeros(n, dtype=np.float32)
     hot: list[tuple[np.ndarray, np.ndarray]] = []  # voxels above `collect`: flat index, value
     organ_pixels = 0.0
@@ -128,8 +130,7 @@ def detect(
         for z in range(start, stop, RESTORE_SLICES):
             part = maps[z - start : z - start + RESTORE_SLICES]
             if part.any() or collect < 0:  # an all-zero map restores to zeros
-                up = restore(part, box, volume.shape[1:])
-                hot.append(_store(full, z, up, collect, box))
+                hot.append(_store(full, z, part, box, collect))
         report(progress, 0.9 * stop / n, f"analysed {stop}/{n} slices")
     check_cancel(cancel)
     score = series_score(scores)
@@ -167,20 +168,36 @@ def _optional(value) -> float | None:
 
 
 def _store(
-    full: np.ndarray, start: int, part: np.ndarray, threshold: float, box: Box
+    full: np.ndarray, start: int, maps: np.ndarray, box: Box, threshold: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Write restored float32 slices `part` (zero outside the crop `box`) into `full` from slice
-    `start` on, touching only the rows and columns that hold non-zero values (the rest of a
-    fresh `np.zeros` stays unpaged); return the flat indices into `full` and the float32 values
-    of the voxels above `threshold`, in ascending order, for `segment_voxels`."""
-    y0, x0 = max(box[0], 0), max(box[1], 0)
-    for k, plane in enumerate(part[:, y0 : box[2], x0 : box[3]]):
-        rows, cols = np.flatnonzero(plane.any(axis=1)), np.flatnonzero(plane.any(axis=0))
-        if rows.size:
-            window = np.s_[y0 + rows[0] : y0 + rows[-1] + 1, x0 + cols[0] : x0 + cols[-1] + 1]
-            full[start + k][window] = part[k][window]
-    above = np.flatnonzero(part > threshold)
-    return above + start * full[0].size, part.ravel()[above]
+    """Restore model-resolution `maps` (zero outside the crop `box`) into `full` from slice
+    `start` on, writing only the rows and columns that hold non-zero values (the rest of a fresh
+    `np.zeros` stays unpaged; no full-size slab is made); return the flat indices into `full`
+    and the float32 values of the voxels above `threshold`, in ascending order, for
+    `segment_voxels`."""
+    ny, nx = full.shape[1:]
+    rows, cols, box_rows, box_cols = visible(box, (ny, nx))
+    flats, values = [], []
+    for k, plane in enumerate(upsample(maps, box)[:, box_rows, box_cols]):
+        z = start + k
+        if threshold < 0:  # every voxel is above: the whole slice, 0 outside the box
+            whole = np.zeros((ny, nx), np.float32)
+            whole[rows, cols] = plane
+            flats.append(np.arange(ny * nx) + z * ny * nx)
+            values.append(whole.ravel())
+        ys, xs = np.flatnonzero(plane.any(axis=1)), np.flatnonzero(plane.any(axis=0))
+        if not ys.size:
+            continue
+        window = plane[ys[0] : ys[-1] + 1, xs[0] : xs[-1] + 1]
+        y0, x0 = rows.start + ys[0], cols.start + xs[0]
+        full[z, y0 : y0 + window.shape[0], x0 : x0 + window.shape[1]] = window
+        if threshold >= 0:  # above a non-negative level means non-zero: inside the window
+            yy, xx = np.nonzero(window > threshold)
+            flats.append((z * ny + y0 + yy) * nx + x0 + xx)
+            values.append(window[yy, xx])
+    if not flats:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    return np.concatenate(flats), np.concatenate(values)
 
 
 class ModelCache:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from ctviewer.memory import lazy_zeros
 from ctviewer.volume import Finding, Volume
 
 
@@ -90,13 +91,15 @@ def segment_voxels(
         strong |= masses > mass
     keep = np.flatnonzero((sizes >= min_voxels) & strong)
     keep = keep[keep > 0]
-    labels = np.zeros(volume.shape, label_dtype(keep.size))
+    labels = lazy_zeros(volume.shape, label_dtype(keep.size))
     if keep.size == 0:
         return labels, []
     order = keep[np.argsort(-peaks[keep], kind="stable")]
-    lookup = np.zeros(n + 1, dtype=labels.dtype)
-    lookup[order] = np.arange(1, order.size + 1)
-    labels[crop] = np.take(lookup, raw, mode="clip")
+    boxes = ndimage.find_objects(raw)  # per component, in the bounding box
+    inside = labels[crop]
+    for k, c in enumerate(order, start=1):  # each kept component in its own box: no
+        box = boxes[c - 1]  # relabelled copy of the whole bounding box
+        inside[box][raw[box] == c] = k
     del raw
     sums = np.bincount(component, weights=values, minlength=n + 1)
     centres = [
@@ -104,8 +107,8 @@ def segment_voxels(
         for c, lo in zip(local, low, strict=True)
     ]
     findings = []
-    for k, box in enumerate(ndimage.find_objects(labels[crop]), start=1):
-        c = order[k - 1]
+    for k, c in enumerate(order, start=1):
+        box = boxes[c - 1]
         count = int(sizes[c])
         z0, y0, x0 = (b.start + lo for b, lo in zip(box, low, strict=True))
         z1, y1, x1 = (b.stop + lo for b, lo in zip(box, low, strict=True))

@@ -416,14 +416,30 @@ def prepare_volume(volume: Volume, pre: Preprocessing, chunk: int = 32) -> Prepa
     )
 
 
+def upsample(maps: np.ndarray, box: Box) -> np.ndarray:
+    """(n, size, size) model-resolution maps → (n, side, side) float32 on the box's own grid."""
+    side = box[2] - box[0]
+    t = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))[:, None]
+    return F.interpolate(t, size=(side, side), mode="bilinear", align_corners=False)[:, 0].numpy()
+
+
+def visible(box: Box, shape_yx: tuple[int, int]) -> tuple[slice, slice, slice, slice]:
+    """The part of the box inside the image: (rows, cols) on the image grid and the same (rows,
+    cols) on the box grid."""
+    y0, x0, y1, x1 = box
+    ny, nx = shape_yx
+    sy0, sx0, sy1, sx1 = max(y0, 0), max(x0, 0), min(y1, ny), min(x1, nx)
+    return (
+        slice(sy0, sy1),
+        slice(sx0, sx1),
+        slice(sy0 - y0, sy1 - y0),
+        slice(sx0 - x0, sx1 - x0),
+    )
+
+
 def restore(maps: np.ndarray, box: Box, shape_yx: tuple[int, int]) -> np.ndarray:
     """(n, size, size) model-resolution maps → (n, y, x) on the volume grid (0 outside the box)."""
-    y0, x0, y1, x1 = box
-    side = y1 - y0
-    t = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))[:, None]
-    up = F.interpolate(t, size=(side, side), mode="bilinear", align_corners=False)[:, 0].numpy()
-    ny, nx = shape_yx
-    out = np.zeros((maps.shape[0], ny, nx), dtype=np.float32)
-    sy0, sx0, sy1, sx1 = max(y0, 0), max(x0, 0), min(y1, ny), min(x1, nx)
-    out[:, sy0:sy1, sx0:sx1] = up[:, sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0]
+    rows, cols, box_rows, box_cols = visible(box, shape_yx)
+    out = np.zeros((maps.shape[0], *shape_yx), dtype=np.float32)
+    out[:, rows, cols] = upsample(maps, box)[:, box_rows, box_cols]
     return out
