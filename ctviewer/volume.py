@@ -2,9 +2,11 @@
 
 io → Volume → pipeline.detect → Result → ui / report / feedback.
 
-Conventions: arrays are numpy `(z, y, x)`; `Volume.array` is float32 HU for CT (or [0, 1] with
-`is_hu=False` for 8-bit PNG/JPG); spacing is `(z, y, x)` in mm; positions are patient LPS mm, the
-DICOM convention, which SimpleITK uses too.
+Conventions: arrays are numpy `(z, y, x)`; `Volume.array` is HU for CT: int16 from a DICOM series
+whose rescale gives whole numbers that fit it (most CT: half the memory), else float32 (and [0, 1]
+float32 with `is_hu=False` for 8-bit PNG/JPG), so arithmetic on it must not assume a float type;
+spacing is `(z, y, x)` in mm; positions are patient LPS mm, the DICOM convention, which SimpleITK
+uses too.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ class StudyIndex:
 class Volume:
     """A 3D image ready to display and analyse; never loses its geometry."""
 
-    array: np.ndarray  # (z, y, x) float32
+    array: np.ndarray  # (z, y, x) int16 or float32 (see the module docstring)
     spacing: tuple[float, float, float]  # (z, y, x) mm
     origin: tuple[float, float, float] = (0.0, 0.0, 0.0)  # LPS mm of voxel (0, 0, 0)
     direction: np.ndarray = field(default_factory=lambda: np.eye(3))  # columns: x, y, z axes in LPS

@@ -52,7 +52,7 @@ def write_dicom_series(
         meta["PatientID"] = patient_id
     if series_description is not None:
         meta["SeriesDescription"] = series_description
-    stored = np.rint(volume.array - RESCALE_INTERCEPT)
+    stored = np.rint(np.subtract(volume.array, RESCALE_INTERCEPT, dtype=np.float32))
     if stored.min() < -32768 or stored.max() > 32767:
         raise InputError("HU values do not fit int16 with intercept -1024", out)
     stored = stored.astype(np.int16)

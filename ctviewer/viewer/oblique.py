@@ -53,22 +53,26 @@ def oblique_plane(
 ) -> np.ndarray:
     """(slices, columns) image of `array` (shaped like the volume) on the plane through `voxel`
     (z, y, x) turned by `angle_deg` about the slice axis; `order` 1 interpolates linearly, 0
-    takes the nearest voxel (labels)."""
+    takes the nearest voxel (labels). Interpolated integers (an int16 volume) come back as
+    float32."""
     points = trace(volume, voxel, angle_deg)
     nz = volume.shape[0]
     zz = np.repeat(np.arange(nz, dtype=np.float64), len(points))
     yy = np.tile(points[:, 0], nz)
     xx = np.tile(points[:, 1], nz)
     values = _sample(array, [zz, yy, xx], order)
-    image = values.reshape(nz, len(points)).astype(array.dtype, copy=False)
+    kind = array.dtype if order == 0 or array.dtype.kind == "f" else np.dtype(np.float32)
+    image = values.reshape(nz, len(points)).astype(kind, copy=False)
     return image if _superior_first(volume) else image[::-1]
 
 
 def _sample(array: np.ndarray, coords: list[np.ndarray], order: int) -> np.ndarray:
-    """`map_coordinates` at whole z. scipy.ndimage has no float16 (`Result.anomaly_map`): such
-    an array is sampled through float32 copies of 32 slices at a time, which gives the same
-    values as the whole volume at once since z is never interpolated."""
-    if array.dtype != np.float16:
+    """`map_coordinates` at whole z. scipy.ndimage has no float16 (`Result.anomaly_map`), and
+    interpolates integers into integers (an int16 volume): such an array is sampled through
+    float32 copies of 32 slices at a time, which gives the same values as the whole volume at
+    once since z is never interpolated."""
+    floats = array.dtype.kind == "f" and array.dtype != np.float16
+    if floats or (order == 0 and array.dtype.kind in "iub"):  # nearest: labels keep their type
         return map_coordinates(array, coords, order=order, mode="nearest")
     zz, yy, xx = coords
     parts = []
