@@ -11,6 +11,8 @@ map threshold are collected → findings from those alone. Decision support only
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +39,7 @@ from ctviewer.model.catalog import (
 from ctviewer.model.preprocess import (
     Box,
     Prepared,
+    Preprocessing,
     body_box,
     prepare,
     prepare_volume,
@@ -49,6 +52,7 @@ from ctviewer.volume import Result, Volume
 BATCH_SLICES = 64
 RESTORE_SLICES = 16  # slices brought back to the volume grid at a time (16 MB float32 at 512²)
 MAP_DTYPE = np.float16  # `Result.anomaly_map`, for display; findings are measured in float32
+PREPARE_AHEAD = True  # prepare the next slices in a thread while the network runs
 SCORE_FLOOR = 0.25  # a score below this share of every calibration normal's is out of range
 
 
@@ -121,10 +125,8 @@ def detect(
     scores = np.zeros(n, dtype=np.float32)
     hot: list[tuple[np.ndarray, np.ndarray]] = []  # voxels above `collect`: flat index, value
     organ_pixels = 0.0
-    for start in range(0, n, BATCH_SLICES):
+    for start, stop, prepared in _prepared(volume, model.preprocessing, box):
         check_cancel(cancel)
-        stop = min(n, start + BATCH_SLICES)
-        prepared = prepare(volume, model.preprocessing, start, stop, box)
         organ_pixels += float(prepared.body.mean()) * (stop - start)
         maps, scores[start:stop] = model_maps(prepared, model)
         for z in range(start, stop, RESTORE_SLICES):
@@ -161,6 +163,28 @@ def detect(
         labels=labels,
         findings=findings,
     )
+
+
+def _prepared(volume: Volume, pre: Preprocessing, box: Box) -> Iterator[tuple[int, int, Prepared]]:
+    """(start, stop, prepared) for the volume's runs of BATCH_SLICES slices, in order; with
+    PREPARE_AHEAD the next run is prepared in a thread while the caller runs the network (which
+    leaves the GIL) on this one."""
+    n = volume.n_slices
+
+    def one(start: int) -> tuple[int, int, Prepared]:
+        stop = min(n, start + BATCH_SLICES)
+        return start, stop, prepare(volume, pre, start, stop, box)
+
+    if not PREPARE_AHEAD:
+        yield from map(one, range(0, n, BATCH_SLICES))
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="ctviewer-prepare") as pool:
+        future = pool.submit(one, 0)
+        for start in range(0, n, BATCH_SLICES):
+            batch = future.result()
+            if start + BATCH_SLICES < n:
+                future = pool.submit(one, start + BATCH_SLICES)
+            yield batch
 
 
 def _optional(value) -> float | None:
