@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from ctviewer.errors import ModelError
 from ctviewer.model.preprocess import (
     Preprocessing,
     body_box,
     check_kind,
+    fill_holes,
     inner_mask,
     prepare_volume,
     restore,
@@ -117,3 +119,15 @@ def test_lung_mask_keeps_the_real_lung1_nodule(shared_data) -> None:
     region = _region(volume, CHEST)
     assert region[nodule].mean() > 0.95
     assert region.mean() < 0.25  # the lungs, not the whole chest
+
+
+def test_fill_holes_fills_the_same_pixels_as_scipy() -> None:
+    rng = np.random.default_rng(5)
+    masks = [rng.random((40, 56)) < p for p in (0.3, 0.5, 0.6, 0.7)]  # holes touching edges too
+    masks += [np.zeros((9, 9), bool), np.ones((9, 9), bool), np.ones((1, 7), bool)]
+    ring = np.zeros((20, 20), bool)
+    ring[3:15, 3:15], ring[6:12, 6:12], ring[8, 8] = True, False, True  # a hole with an island
+    masks.append(ring)
+    for mask in masks:
+        assert np.array_equal(fill_holes(mask), ndimage.binary_fill_holes(mask))
+    assert fill_holes(ring)[7, 7] and not fill_holes(ring)[0, 0]
