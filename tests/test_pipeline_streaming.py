@@ -60,3 +60,21 @@ def test_streamed_detect_matches_the_dense_path(bundled: AnomalyModel, threshold
     # float16 keeps 11 significant bits (relative error <= 2^-11) down to 2^-14; below, its
     # subnormals step by 2^-24: far under anything the overlay can show
     assert np.allclose(result.anomaly_map, full, rtol=2**-11, atol=2**-24)
+
+
+def test_preparing_ahead_in_a_thread_changes_nothing(bundled: AnomalyModel, monkeypatch) -> None:
+    import ctviewer.pipeline as pipeline
+
+    volume = make_phantom(
+        shape=(150, 96, 96), seed=43, lesions=[Lesion("nodule", radius_mm=8.0)]
+    ).volume
+    monkeypatch.setattr(pipeline, "BATCH_SLICES", 32)  # 5 batches: 4 prepared ahead
+    results = []
+    for ahead in (False, True):
+        monkeypatch.setattr(pipeline, "PREPARE_AHEAD", ahead)
+        results.append(detect(volume, bundled))
+    plain, threaded = results
+    assert np.array_equal(plain.slice_scores, threaded.slice_scores)
+    assert np.array_equal(plain.anomaly_map, threaded.anomaly_map)
+    assert np.array_equal(plain.labels, threaded.labels)
+    assert plain.findings == threaded.findings
