@@ -108,8 +108,10 @@ def rescore(path: Path, volumes: list, args: argparse.Namespace) -> None:
     meta["calibration"]["on"] = "held-back+training"
     meta["training"]["rescored"] = f"scoring {changes}, recalibrated on the same phantoms"
     save_model(model, args.out)
-    print(f"wrote {args.out}: scoring {changes}, threshold {model.threshold:.5f}, pixel "
-          f"threshold {meta['pixel_threshold']:.5f}")
+    print(
+        f"wrote {args.out}: scoring {changes}, threshold {model.threshold:.5f}, pixel "
+        f"threshold {meta['pixel_threshold']:.5f}"
+    )
 
 
 if __name__ == "__main__":

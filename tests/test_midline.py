@@ -36,8 +36,9 @@ def _head(line: Midline, slices: int = 6, seed: int = 0) -> tuple[np.ndarray, np
         image = np.where(ventricle, 0.1, image)
         image = np.where(body & (np.abs(across) < 0.8) & (np.abs(along) > 8), 0.8, image)
         bumps = rng.normal(0, 1, 5)  # texture symmetric in |across|
-        texture = sum(b * np.cos((i + 1) * along / 6 + np.abs(across) / (3 + i)) for i, b in
-                      enumerate(bumps))
+        texture = sum(
+            b * np.cos((i + 1) * along / 6 + np.abs(across) / (3 + i)) for i, b in enumerate(bumps)
+        )
         images.append(np.where(body, image + 0.02 * texture, 0.0))
         bodies.append(body)
     return np.asarray(images, np.float32), np.asarray(bodies)
@@ -91,3 +92,33 @@ def test_pick_slices_keeps_the_big_middle_of_the_head():
     areas = body.reshape(30, -1).sum(1)
     assert (areas[picked] >= 0.5 * areas.max()).all()
     assert pick_slices(np.zeros((3, 8, 8), bool)).size == 0
+
+
+@pytest.fixture(scope="module")
+def head_model():
+    from ctviewer import paths
+    from ctviewer.model.checkpoint import load_model
+
+    path = paths.default_model_path().with_name("head_ct.pt")
+    if not path.is_file():
+        pytest.skip(f"bundled head model {path} absent: run scripts/train_head_model.py")
+    return load_model(path, device="cpu")
+
+
+def test_head_phantom_midline_follows_its_pose_and_detect_agrees_with_score_volume(head_model):
+    import copy
+    from dataclasses import replace
+
+    from ctviewer.pipeline import detect, score_volume, volume_midline
+    from ctviewer.synth.head import HeadAnatomy, make_head_phantom
+
+    seed = 2001
+    phantom = make_head_phantom(seed=seed, n_slices=8, size=128)
+    pose = HeadAnatomy.sample(np.random.default_rng([seed, 7])).angle
+    assert not head_model.scoring.midline and volume_midline(phantom, head_model) is None
+    model = copy.copy(head_model)
+    model.scoring = replace(model.scoring, mirror=1.0, midline=True, mirror_px=1)
+    line = volume_midline(phantom, model)
+    # the phantom turns its coordinates by `pose`: the head turns the other way on the image
+    assert abs(np.degrees(line.angle + pose)) <= 1.5 and abs(np.degrees(pose)) > 5
+    assert detect(phantom, model).score == pytest.approx(score_volume(phantom, model)[0], abs=1e-6)

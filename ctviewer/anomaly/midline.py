@@ -84,7 +84,8 @@ def pick_slices(body: np.ndarray) -> np.ndarray:
     if area.size == 0 or area.max() == 0:
         return np.zeros(0, dtype=int)
     good = np.flatnonzero(area >= MIN_SHARE * area.max())
-    return good[np.unique(np.linspace(0, good.size - 1, min(MAX_SLICES, good.size)).round().astype(int))]
+    spaced = np.linspace(0, good.size - 1, min(MAX_SLICES, good.size)).round().astype(int)
+    return good[np.unique(spaced)]
 
 
 def estimate_midline(images: np.ndarray, body: np.ndarray) -> Midline:
@@ -101,8 +102,10 @@ def estimate_midline(images: np.ndarray, body: np.ndarray) -> Midline:
 def _halve(images: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Slices and masks at half resolution (2 x 2 means; a line's offset halves with them)."""
     n, size = images.shape[0], images.shape[-1] // 2 * 2
+
     def pool(a: np.ndarray) -> np.ndarray:
         return a[:, :size, :size].reshape(n, size // 2, 2, size // 2, 2).mean(axis=(2, 4))
+
     return pool(images.astype(np.float32)), pool(body.astype(np.float32)) > 0.5
 
 

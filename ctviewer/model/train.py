@@ -315,7 +315,8 @@ def calibrate(
     scores, peaks, maps_full = [], [], []
     for volume in normals:
         prepared = prepare_volume(volume, model.preprocessing)
-        maps, slice_scores = model_maps(prepared, model, volume_midline(volume, model, prepared=prepared))
+        line = volume_midline(volume, model, prepared=prepared)
+        maps, slice_scores = model_maps(prepared, model, line)
         scores.append(series_score(slice_scores))
         peaks.append(float(maps.max()))
         if findings_seed > 0:
