@@ -24,6 +24,7 @@ from ctviewer.anomaly.maps import (
     series_score,
     slice_scores,
 )
+from ctviewer.anomaly.midline import Midline, estimate_midline, pick_slices
 from ctviewer.anomaly.segment import seed_level, segment_voxels
 from ctviewer.io import Input, load_inputs  # noqa: F401  (re-exported: train, learn, CLI)
 from ctviewer.memory import lazy_zeros
@@ -53,27 +54,55 @@ BATCH_SLICES = 64
 RESTORE_SLICES = 16  # slices brought back to the volume grid at a time (16 MB float32 at 512²)
 MAP_DTYPE = np.float16  # `Result.anomaly_map`, for display; findings are measured in float32
 PREPARE_AHEAD = True  # prepare the next slices in a thread while the network runs
+MIDLINE_SLICES = 48  # slices prepared to find the head's midline (`volume_midline`)
 SCORE_FLOOR = 0.25  # a score below this share of every calibration normal's is out of range
 
 
-def model_maps(prepared: Prepared, model: AnomalyModel) -> tuple[np.ndarray, np.ndarray]:
-    """Filtered maps (n, s, s) and slice scores (n,) at model resolution for prepared slices."""
+def model_maps(
+    prepared: Prepared, model: AnomalyModel, line: Midline | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Filtered maps (n, s, s) and slice scores (n,) at model resolution for prepared slices;
+    `line`: the volume's midline (`volume_midline`) for a mirror score about it."""
     recon = model.reconstruct(prepared.images)
     pre = model.preprocessing
     centre = slice(pre.context * pre.channels_per_slice, (pre.context + 1) * pre.channels_per_slice)
-    diff = residual(prepared.images[:, centre], recon[:, centre], model.scoring)
+    images = prepared.images[:, centre]
+    diff = residual(images, recon[:, centre], model.scoring, line)
     if model.scoring.flip:  # the mirrored image's residual, mapped back, averaged in
         back = model.reconstruct(np.ascontiguousarray(prepared.images[..., ::-1]))[..., ::-1]
-        diff = 0.5 * (diff + residual(prepared.images[:, centre], back[:, centre], model.scoring))
+        diff = 0.5 * (diff + residual(images, back[:, centre], model.scoring, line))
     mask = score_mask(prepared.body, model.scoring, prepared.from_hu)
     maps = anomaly_map(diff, mask, model.scoring)
     return maps, slice_scores(maps, mask, model.scoring)
 
 
+def volume_midline(
+    volume: Volume, model: AnomalyModel, box: Box | None = None, prepared: Prepared | None = None
+) -> Midline | None:
+    """The head's midline in the model crop when the model mirrors about it
+    (`Scoring.midline`), found on up to 16 of MIDLINE_SLICES evenly spaced slices (taken from
+    `prepared`, the whole volume's model input, when given); None otherwise."""
+    scoring, pre = model.scoring, model.preprocessing
+    if not (scoring.midline and scoring.mirror > 0):
+        return None
+    n = volume.n_slices
+    zs = np.unique(np.linspace(0, n - 1, min(n, MIDLINE_SLICES)).round().astype(int))
+    if prepared is None:
+        box = body_box(volume, pre) if box is None else box
+        images = np.concatenate([prepare(volume, pre, z, z + 1, box).images for z in zs])
+    else:
+        images = prepared.images[zs]
+    centre = images[:, pre.context * pre.channels_per_slice]
+    body = centre > 0
+    pick = pick_slices(body)
+    return estimate_midline(centre[pick], body[pick])
+
+
 def score_volume(volume: Volume, model: AnomalyModel) -> tuple[float, np.ndarray]:
     """Series score and slice scores without restoring the map (what evaluate and calibrate use);
     the same numbers `detect` reports."""
-    _, scores = model_maps(prepare_volume(volume, model.preprocessing), model)
+    prepared = prepare_volume(volume, model.preprocessing)
+    _, scores = model_maps(prepared, model, volume_midline(volume, model, prepared=prepared))
     return series_score(scores), scores
 
 
@@ -116,6 +145,7 @@ def detect(
     if problem:
         return Result.not_assessed(volume, problem, info)
     box = body_box(volume, model.preprocessing)
+    line = volume_midline(volume, model, box)
     n = volume.n_slices
     meta = model.metadata
     threshold = float(meta.get("pixel_threshold", np.inf))
@@ -128,7 +158,7 @@ def detect(
     for start, stop, prepared in _prepared(volume, model.preprocessing, box):
         check_cancel(cancel)
         organ_pixels += float(prepared.body.mean()) * (stop - start)
-        maps, scores[start:stop] = model_maps(prepared, model)
+        maps, scores[start:stop] = model_maps(prepared, model, line)
         for z in range(start, stop, RESTORE_SLICES):
             part = maps[z - start : z - start + RESTORE_SLICES]
             if part.any() or collect < 0:  # an all-zero map restores to zeros

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
+from ctviewer.anomaly.midline import Midline, reflect
 from ctviewer.anomaly.score import top_percent_mean
 from ctviewer.errors import ModelError
 
@@ -39,6 +40,10 @@ class Scoring:
     # visible in one window only, such as ground glass in the lung window, keeps its contrast)
     flip: bool = False  # residual = mean of the image's and its left-right mirror's (mapped back)
     mirror: float = 0.0  # > 0: residual minus this share of its left-right mirror, clipped at 0
+    midline: bool = False  # mirror about the head's estimated midsagittal line
+    # (`anomaly.midline`, one per volume) instead of the crop's centre line
+    mirror_px: int = 0  # the mirror's maximum over (2k+1)² pixels is subtracted: a thin
+    # midline structure (falx, sinus) cancels even where the mirror falls between pixels
 
     def __post_init__(self) -> None:
         if self.slice_score not in SLICE_SCORES or self.residual not in RESIDUALS:
@@ -54,26 +59,35 @@ class Scoring:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
-def residual(images: np.ndarray, recon: np.ndarray, scoring: Scoring) -> np.ndarray:
+def residual(
+    images: np.ndarray, recon: np.ndarray, scoring: Scoring, line: Midline | None = None
+) -> np.ndarray:
     """Per-pixel residual (n, s, s), the channels' mean (or maximum, `channels`). With `edge`,
     the residual is damped where the reconstruction itself has an edge: the model knows an organ
     border is there but not exactly where, while a lesion it refuses to draw has no edge in the
-    reconstruction."""
+    reconstruction. `line`: the mirror line for `mirror` (the crop's centre line when None)."""
     diff = images - recon
     diff = np.clip(diff, 0.0, None) if scoring.residual == "positive" else np.abs(diff)
     if scoring.edge > 0:
         gy, gx = np.gradient(recon, axis=(-2, -1))
         diff = diff / (1.0 + np.hypot(gy, gx) / scoring.edge)
     diff = diff.max(axis=1) if scoring.channels == "max" else diff.mean(axis=1)
-    return mirror_residual(diff, scoring.mirror)
+    return mirror_residual(diff, scoring.mirror, line, scoring.mirror_px)
 
 
-def mirror_residual(diff: np.ndarray, share: float) -> np.ndarray:
+def mirror_residual(
+    diff: np.ndarray, share: float, line: Midline | None = None, spread: int = 0
+) -> np.ndarray:
     """The residual (n, s, s) minus `share` of its left-right mirror, clipped at 0: what one
-    side shows and the other does not (the model crop is centred on the head)."""
+    side shows and the other does not. The mirror is about `line` (the head's midline), else
+    about the crop's centre line (the model crop is centred on the head); with `spread`, its
+    maximum over (2 spread + 1)² pixels."""
     if share <= 0:
         return diff
-    return np.clip(diff - share * diff[..., ::-1], 0.0, None)
+    mirrored = diff[..., ::-1] if line is None else reflect(diff, line)
+    if spread > 0:
+        mirrored = ndimage.maximum_filter(mirrored, size=(1, 2 * spread + 1, 2 * spread + 1))
+    return np.clip(diff - share * mirrored, 0.0, None)
 
 
 def score_mask(body: np.ndarray, scoring: Scoring, from_hu: bool = False) -> np.ndarray:

@@ -37,7 +37,7 @@ from ctviewer.model.checkpoint import load_model
 from ctviewer.model.device import choose_device
 from ctviewer.model.preprocess import LEVEL, Preprocessing, prepare_volume, restore
 from ctviewer.model.synthetic import crop_patches, paste_lesions, paste_patch
-from ctviewer.pipeline import Input, load_inputs, model_maps
+from ctviewer.pipeline import Input, load_inputs, model_maps, volume_midline
 from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report, subrange
 from ctviewer.volume import Volume
 
@@ -315,7 +315,8 @@ def calibrate(
     scores, peaks, maps_full = [], [], []
     for volume in normals:
         prepared = prepare_volume(volume, model.preprocessing)
-        maps, slice_scores = model_maps(prepared, model)
+        line = volume_midline(volume, model, prepared=prepared)
+        maps, slice_scores = model_maps(prepared, model, line)
         scores.append(series_score(slice_scores))
         peaks.append(float(maps.max()))
         if findings_seed > 0:
