@@ -23,6 +23,7 @@ from ctviewer.anomaly.maps import (
     slice_scores,
 )
 from ctviewer.anomaly.segment import seed_level, segment_voxels
+from ctviewer.anomaly.shape import halo_slices
 from ctviewer.io import Input, load_inputs  # noqa: F401  (re-exported: train, learn, CLI)
 from ctviewer.model.anatomy import AnatomyGuess, guess_body_parts
 from ctviewer.model.autoencoder import AnomalyModel
@@ -37,6 +38,7 @@ from ctviewer.model.preprocess import (
     Box,
     Prepared,
     body_box,
+    model_spacing,
     prepare,
     prepare_volume,
     restore,
@@ -60,7 +62,7 @@ def model_maps(prepared: Prepared, model: AnomalyModel) -> tuple[np.ndarray, np.
         back = model.reconstruct(np.ascontiguousarray(prepared.images[..., ::-1]))[..., ::-1]
         diff = 0.5 * (diff + residual(prepared.images[:, centre], back[:, centre], model.scoring))
     mask = score_mask(prepared.body, model.scoring, prepared.from_hu)
-    maps = anomaly_map(diff, mask, model.scoring)
+    maps = anomaly_map(diff, mask, model.scoring, prepared.spacing_mm)
     return maps, slice_scores(maps, mask, model.scoring)
 
 
@@ -111,6 +113,8 @@ def detect(
         return Result.not_assessed(volume, problem, info)
     box = body_box(volume, model.preprocessing)
     n = volume.n_slices
+    spacing = model_spacing(volume, box, model.preprocessing.size)
+    halo = halo_slices(model.scoring.blob_mm, spacing) if n > 1 else 0
     meta = model.metadata
     threshold = float(meta.get("pixel_threshold", np.inf))
     seed = _optional(meta.get("seed_threshold"))
@@ -122,9 +126,13 @@ def detect(
     for start in range(0, n, BATCH_SLICES):
         check_cancel(cancel)
         stop = min(n, start + BATCH_SLICES)
-        prepared = prepare(volume, model.preprocessing, start, stop, box)
-        organ_pixels += float(prepared.body.mean()) * (stop - start)
-        maps, scores[start:stop] = model_maps(prepared, model)
+        # a 3D map filter reads `halo` slices beyond the batch on each side
+        low, high = max(0, start - halo), min(n, stop + halo)
+        prepared = prepare(volume, model.preprocessing, low, high, box)
+        maps, batch_scores = model_maps(prepared, model)
+        inner = slice(start - low, stop - low)
+        maps, scores[start:stop] = maps[inner], batch_scores[inner]
+        organ_pixels += float(prepared.body[inner].mean()) * (stop - start)
         for z in range(start, stop, RESTORE_SLICES):
             part = maps[z - start : z - start + RESTORE_SLICES]
             if part.any() or collect < 0:  # an all-zero map restores to zeros

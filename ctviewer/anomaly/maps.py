@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from ctviewer.anomaly.score import top_percent_mean
+from ctviewer.anomaly.shape import blob_filter
 from ctviewer.errors import ModelError
 
 SLICE_SCORES = ("top_percent", "mae", "blob")
@@ -39,6 +40,8 @@ class Scoring:
     # visible in one window only, such as ground glass in the lung window, keeps its contrast)
     flip: bool = False  # residual = mean of the image's and its left-right mirror's (mapped back)
     mirror: float = 0.0  # > 0: residual minus this share of its left-right mirror, clipped at 0
+    blob_mm: tuple[float, ...] = ()  # ball radii (mm): the map becomes its multiscale Hessian
+    # blob measure (`anomaly.shape`): compact lesions stay, tubes (vessels) and plates fade
 
     def __post_init__(self) -> None:
         if self.slice_score not in SLICE_SCORES or self.residual not in RESIDUALS:
@@ -47,11 +50,15 @@ class Scoring:
             raise ModelError(f"unknown channel combination {self.channels!r}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data["blob_mm"] = list(self.blob_mm)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> Scoring:
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["blob_mm"] = tuple(float(v) for v in known.get("blob_mm", ()))
+        return cls(**known)
 
 
 def residual(images: np.ndarray, recon: np.ndarray, scoring: Scoring) -> np.ndarray:
@@ -87,14 +94,23 @@ def score_mask(body: np.ndarray, scoring: Scoring, from_hu: bool = False) -> np.
     return ndimage.binary_erosion(body, structure, iterations=erode)
 
 
-def anomaly_map(residual: np.ndarray, mask: np.ndarray, scoring: Scoring) -> np.ndarray:
-    """Filtered map (n, s, s) from a residual (n, s, s) and the eroded mask."""
+def anomaly_map(
+    residual: np.ndarray,
+    mask: np.ndarray,
+    scoring: Scoring,
+    spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0),
+) -> np.ndarray:
+    """Filtered map (n, s, s) from a residual (n, s, s) and the eroded mask; `spacing_mm` is the
+    (z, y, x) voxel size the blob filter (`Scoring.blob_mm`) measures its scales in."""
     out = np.where(mask, residual, 0.0).astype(np.float32)
     if scoring.median > 1:
         out = ndimage.median_filter(out, size=(1, scoring.median, scoring.median))
     if scoring.sigma > 0:
         out = ndimage.gaussian_filter(out, sigma=(0, scoring.sigma, scoring.sigma))
-    return np.where(mask, out, 0.0).astype(np.float32)
+    out = np.where(mask, out, 0.0).astype(np.float32)
+    if scoring.blob_mm:
+        out = np.where(mask, blob_filter(out, spacing_mm, scoring.blob_mm), 0.0)
+    return out.astype(np.float32)
 
 
 def slice_scores(maps: np.ndarray, mask: np.ndarray, scoring: Scoring) -> np.ndarray:
