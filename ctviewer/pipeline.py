@@ -62,7 +62,8 @@ def model_maps(prepared: Prepared, model: AnomalyModel) -> tuple[np.ndarray, np.
         back = model.reconstruct(np.ascontiguousarray(prepared.images[..., ::-1]))[..., ::-1]
         diff = 0.5 * (diff + residual(prepared.images[:, centre], back[:, centre], model.scoring))
     mask = score_mask(prepared.body, model.scoring, prepared.from_hu)
-    maps = anomaly_map(diff, mask, model.scoring, prepared.spacing_mm)
+    images = prepared.images[:, centre]
+    maps = anomaly_map(diff, mask, model.scoring, prepared.spacing_mm, images)
     return maps, slice_scores(maps, mask, model.scoring)
 
 

@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--tag", required=True)
     parser.add_argument("--blob", type=float, nargs="*", default=None, help="Scoring.blob_mm")
+    parser.add_argument("--blob-on", default=None, help="Scoring.blob_on")
     parser.add_argument("--median", type=int, default=None)
     parser.add_argument("--sigma", type=float, default=None)
     parser.add_argument("--channels", default=None)
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         k: v
         for k, v in {
             "blob_mm": None if args.blob is None else tuple(args.blob),
+            "blob_on": args.blob_on,
             "median": args.median,
             "sigma": args.sigma,
             "channels": args.channels,

@@ -39,16 +39,20 @@ def halo_slices(scales_mm: tuple[float, ...], spacing_mm: tuple[float, float, fl
 
 
 def blob_filter(
-    maps: np.ndarray, spacing_mm: tuple[float, float, float], scales_mm: tuple[float, ...]
+    maps: np.ndarray,
+    spacing_mm: tuple[float, float, float],
+    scales_mm: tuple[float, ...],
+    where: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Multiscale blob measure (n, s, s) of a bright map (n, s, s); `spacing_mm` is its
+    """Multiscale blob measure (n, s, s) of a bright map or image (n, s, s), measured where
+    `where` is True (default: where the map is above 0) and 0 elsewhere; `spacing_mm` is its
     (z, y, x) voxel size. 3D when n > 1, else each slice in 2D."""
     maps = np.asarray(maps, dtype=np.float32)
     out = np.zeros_like(maps)
-    if not scales_mm or not maps.any():
+    where = maps > 0 if where is None else where
+    if not scales_mm or not where.any():
         return out
     three_d = maps.shape[0] > 1
-    where = maps > 0
     for radius in scales_mm:
         sigmas = blob_sigmas(radius, spacing_mm, three_d)
         if three_d:
