@@ -9,6 +9,7 @@ from ctviewer.errors import ModelError
 from ctviewer.model.preprocess import (
     Preprocessing,
     body_box,
+    body_mask_2d,
     check_kind,
     inner_mask,
     prepare_volume,
@@ -117,3 +118,12 @@ def test_lung_mask_keeps_the_real_lung1_nodule(shared_data) -> None:
     region = _region(volume, CHEST)
     assert region[nodule].mean() > 0.95
     assert region.mean() < 0.25  # the lungs, not the whole chest
+
+
+def test_body_mask_keeps_a_lung_behind_a_wall_thinner_than_the_opening() -> None:
+    yy, xx = np.mgrid[:128, :128]
+    body = (yy - 64) ** 2 + (xx - 64) ** 2 < 55**2
+    lung = (yy - 64) ** 2 + (xx - 30) ** 2 < 19**2  # 2 pixels from the body's edge
+    wall = body & ~lung
+    filled = body_mask_2d(wall)
+    assert filled[lung].all() and not filled[~body].any()
