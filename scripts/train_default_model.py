@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--blob-on", choices=BLOB_ON, default="image")
     parser.add_argument("--findings-quantile", type=float, default=0.8)
+    parser.add_argument("--calibrate-on", choices=("held_back", "all"), default="held_back")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
@@ -74,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             hu_range=HU_RANGE,
             context=args.context,
         ),
-        findings_quantile=args.findings_quantile,  # of the held-back peaks
+        findings_quantile=args.findings_quantile,  # of the calibration normals' peaks
+        calibrate_on=args.calibrate_on,
         augment=not args.no_augment,
         latent_channels=args.latent,
         depth=args.depth,
