@@ -80,13 +80,34 @@ def _blob_2d(image, sigmas, spacing, sigma_mm) -> np.ndarray:
 
 
 def _blob_3d(volume, sigmas, spacing, sigma_mm, where) -> np.ndarray:
-    orders = [(2, 0, 0), (0, 2, 0), (0, 0, 2), (1, 1, 0), (1, 0, 1), (0, 1, 1)]
-    h = [_derivative(volume, sigmas, o, spacing)[where] for o in orders]
-    hessian = np.empty((h[0].size, 3, 3), dtype=np.float32)
-    for (i, j), values in zip(((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)), h, strict=True):
-        hessian[:, i, j] = values
-        hessian[:, j, i] = values
-    largest = np.linalg.eigvalsh(hessian)[:, -1] if hessian.size else np.zeros(0, np.float32)
+    """The 3D measure at one scale, computed in the box around `where` (plus the kernels'
+    reach in y and x, so the values inside `where` are those of the whole slab)."""
     out = np.zeros(volume.shape, np.float32)
-    out[where] = np.clip(-largest * sigma_mm**2, 0.0, None)
+    ys, xs = np.nonzero(where.any(axis=0))
+    reach = [int(TRUNCATE * s + 0.5) + 1 for s in sigmas[1:]]
+    y0, y1 = max(0, ys.min() - reach[0]), ys.max() + 1 + reach[0]
+    x0, x1 = max(0, xs.min() - reach[1]), xs.max() + 1 + reach[1]
+    box = np.s_[:, y0:y1, x0:x1]
+    part, inside = volume[box], where[box]
+    orders = [(2, 0, 0), (0, 2, 0), (0, 0, 2), (1, 1, 0), (1, 0, 1), (0, 1, 1)]
+    h = [_derivative(part, sigmas, o, spacing)[inside] for o in orders]
+    largest = _largest_eigenvalue(*h)
+    out[box][inside] = np.clip(-largest * sigma_mm**2, 0.0, None)
     return out
+
+
+def _largest_eigenvalue(a00, a11, a22, a01, a02, a12) -> np.ndarray:
+    """Largest eigenvalue of symmetric 3×3 matrices given by their six entries (arrays), in
+    closed form (Smith 1961): much faster than a batched eigen-solver."""
+    a00, a11, a22, a01, a02, a12 = (
+        np.asarray(v, np.float64) for v in (a00, a11, a22, a01, a02, a12)
+    )
+    q = (a00 + a11 + a22) / 3.0
+    off = a01**2 + a02**2 + a12**2
+    p = np.sqrt(((a00 - q) ** 2 + (a11 - q) ** 2 + (a22 - q) ** 2 + 2.0 * off) / 6.0)
+    safe = np.where(p > 0, p, 1.0)
+    b00, b11, b22 = (a00 - q) / safe, (a11 - q) / safe, (a22 - q) / safe
+    b01, b02, b12 = a01 / safe, a02 / safe, a12 / safe
+    det = b00 * (b11 * b22 - b12**2) - b01 * (b01 * b22 - b12 * b02) + b02 * (b01 * b12 - b11 * b02)
+    phi = np.arccos(np.clip(det / 2.0, -1.0, 1.0)) / 3.0
+    return np.where(p > 0, q + 2.0 * p * np.cos(phi), q).astype(np.float32)
