@@ -26,6 +26,7 @@ from ctviewer.anomaly.maps import (
 )
 from ctviewer.anomaly.midline import Midline, estimate_midline, pick_slices
 from ctviewer.anomaly.segment import seed_level, segment_voxels
+from ctviewer.anomaly.shape import halo_slices
 from ctviewer.io import Input, load_inputs  # noqa: F401  (re-exported: train, learn, CLI)
 from ctviewer.memory import lazy_zeros
 from ctviewer.model.anatomy import AnatomyGuess, guess_body_parts
@@ -42,6 +43,7 @@ from ctviewer.model.preprocess import (
     Prepared,
     Preprocessing,
     body_box,
+    model_spacing,
     prepare,
     prepare_volume,
     upsample,
@@ -72,7 +74,7 @@ def model_maps(
         back = model.reconstruct(np.ascontiguousarray(prepared.images[..., ::-1]))[..., ::-1]
         diff = 0.5 * (diff + residual(images, back[:, centre], model.scoring, line))
     mask = score_mask(prepared.body, model.scoring, prepared.from_hu)
-    maps = anomaly_map(diff, mask, model.scoring)
+    maps = anomaly_map(diff, mask, model.scoring, prepared.spacing_mm, images)
     return maps, slice_scores(maps, mask, model.scoring)
 
 
@@ -147,6 +149,8 @@ def detect(
     box = body_box(volume, model.preprocessing)
     line = volume_midline(volume, model, box)
     n = volume.n_slices
+    spacing = model_spacing(volume, box, model.preprocessing.size)
+    halo = halo_slices(model.scoring.blob_mm, spacing) if n > 1 else 0
     meta = model.metadata
     threshold = float(meta.get("pixel_threshold", np.inf))
     seed = _optional(meta.get("seed_threshold"))
@@ -155,10 +159,13 @@ def detect(
     scores = np.zeros(n, dtype=np.float32)
     hot: list[tuple[np.ndarray, np.ndarray]] = []  # voxels above `collect`: flat index, value
     organ_pixels = 0.0
-    for start, stop, prepared in _prepared(volume, model.preprocessing, box):
+    # a 3D map filter reads `halo` slices beyond each batch on each side
+    for start, stop, low, prepared in _prepared(volume, model.preprocessing, box, halo):
         check_cancel(cancel)
-        organ_pixels += float(prepared.body.mean()) * (stop - start)
-        maps, scores[start:stop] = model_maps(prepared, model, line)
+        maps, batch_scores = model_maps(prepared, model, line)
+        inner = slice(start - low, stop - low)
+        maps, scores[start:stop] = maps[inner], batch_scores[inner]
+        organ_pixels += float(prepared.body[inner].mean()) * (stop - start)
         for z in range(start, stop, RESTORE_SLICES):
             part = maps[z - start : z - start + RESTORE_SLICES]
             if part.any() or collect < 0:  # an all-zero map restores to zeros
@@ -195,15 +202,19 @@ def detect(
     )
 
 
-def _prepared(volume: Volume, pre: Preprocessing, box: Box) -> Iterator[tuple[int, int, Prepared]]:
-    """(start, stop, prepared) for the volume's runs of BATCH_SLICES slices, in order; with
-    PREPARE_AHEAD the next run is prepared in a thread while the caller runs the network (which
-    leaves the GIL) on this one."""
+def _prepared(
+    volume: Volume, pre: Preprocessing, box: Box, halo: int = 0
+) -> Iterator[tuple[int, int, int, Prepared]]:
+    """(start, stop, low, prepared) for the volume's runs of BATCH_SLICES slices, in order, each
+    prepared from slice `low` with `halo` more slices on each side where the volume has them;
+    with PREPARE_AHEAD the next run is prepared in a thread while the caller runs the network
+    (which leaves the GIL) on this one."""
     n = volume.n_slices
 
-    def one(start: int) -> tuple[int, int, Prepared]:
+    def one(start: int) -> tuple[int, int, int, Prepared]:
         stop = min(n, start + BATCH_SLICES)
-        return start, stop, prepare(volume, pre, start, stop, box)
+        low, high = max(0, start - halo), min(n, stop + halo)
+        return start, stop, low, prepare(volume, pre, low, high, box)
 
     if not PREPARE_AHEAD:
         yield from map(one, range(0, n, BATCH_SLICES))

@@ -10,6 +10,7 @@ from ctviewer.errors import ModelError
 from ctviewer.model.preprocess import (
     Preprocessing,
     body_box,
+    body_mask_2d,
     check_kind,
     fill_holes,
     inner_mask,
@@ -131,3 +132,12 @@ def test_fill_holes_fills_the_same_pixels_as_scipy() -> None:
     for mask in masks:
         assert np.array_equal(fill_holes(mask), ndimage.binary_fill_holes(mask))
     assert fill_holes(ring)[7, 7] and not fill_holes(ring)[0, 0]
+
+
+def test_body_mask_keeps_a_lung_behind_a_wall_thinner_than_the_opening() -> None:
+    yy, xx = np.mgrid[:128, :128]
+    body = (yy - 64) ** 2 + (xx - 64) ** 2 < 55**2
+    lung = (yy - 64) ** 2 + (xx - 30) ** 2 < 19**2  # 2 pixels from the body's edge
+    wall = body & ~lung
+    filled = body_mask_2d(wall)
+    assert filled[lung].all() and not filled[~body].any()

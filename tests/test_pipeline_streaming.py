@@ -78,3 +78,20 @@ def test_preparing_ahead_in_a_thread_changes_nothing(bundled: AnomalyModel, monk
     assert np.array_equal(plain.anomaly_map, threaded.anomaly_map)
     assert np.array_equal(plain.labels, threaded.labels)
     assert plain.findings == threaded.findings
+
+
+def test_streamed_detect_with_a_3d_blob_filter_matches_the_dense_path(bundled) -> None:
+    """A 3D map filter reads slices beyond each batch (its halo): streamed = dense."""
+    import dataclasses
+
+    from ctviewer.pipeline import BATCH_SLICES
+
+    scoring = dataclasses.replace(bundled.scoring, blob_mm=(6.0, 9.0), blob_on="image")
+    meta = {**bundled.metadata, "scoring": scoring.to_dict(), "pixel_threshold": 0.01}
+    model = AnomalyModel(bundled.net, meta)
+    volume = make_phantom(shape=(BATCH_SLICES + 6, 128, 128), seed=42).volume
+    full, scores, labels, findings = dense(volume, model, 0.01)
+    result = detect(volume, model)
+    assert np.array_equal(result.slice_scores, scores)
+    assert result.findings == findings and np.array_equal(result.labels, labels)
+    assert np.allclose(result.anomaly_map, full, rtol=2**-11, atol=2**-24)

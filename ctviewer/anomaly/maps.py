@@ -15,11 +15,13 @@ from scipy import ndimage
 
 from ctviewer.anomaly.midline import Midline, reflect
 from ctviewer.anomaly.score import top_percent_mean
+from ctviewer.anomaly.shape import blob_filter
 from ctviewer.errors import ModelError
 
 SLICE_SCORES = ("top_percent", "mae", "blob")
 RESIDUALS = ("abs", "positive")
 CHANNELS = ("mean", "max")
+BLOB_ON = ("map", "image")
 
 
 @dataclass(frozen=True)
@@ -44,19 +46,29 @@ class Scoring:
     # (`anomaly.midline`, one per volume) instead of the crop's centre line
     mirror_px: int = 0  # the mirror's maximum over (2k+1)² pixels is subtracted: a thin
     # midline structure (falx, sinus) cancels even where the mirror falls between pixels
+    blob_mm: tuple[float, ...] = ()  # ball radii (mm): the map becomes its multiscale Hessian
+    # blob measure (`anomaly.shape`): compact lesions stay, tubes (vessels) and plates fade
+    blob_on: str = "map"  # "map": filter the map; "image": the map's geometric mean with the
+    # blob measure of the input image (largest over its channels), read across the mask's edge
 
     def __post_init__(self) -> None:
         if self.slice_score not in SLICE_SCORES or self.residual not in RESIDUALS:
             raise ModelError(f"unknown score {self.slice_score!r} or residual {self.residual!r}")
+        if self.blob_on not in BLOB_ON:
+            raise ModelError(f"unknown blob source {self.blob_on!r}")
         if self.channels not in CHANNELS:
             raise ModelError(f"unknown channel combination {self.channels!r}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data["blob_mm"] = list(self.blob_mm)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> Scoring:
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["blob_mm"] = tuple(float(v) for v in known.get("blob_mm", ()))
+        return cls(**known)
 
 
 def residual(
@@ -101,14 +113,28 @@ def score_mask(body: np.ndarray, scoring: Scoring, from_hu: bool = False) -> np.
     return ndimage.binary_erosion(body, structure, iterations=erode)
 
 
-def anomaly_map(residual: np.ndarray, mask: np.ndarray, scoring: Scoring) -> np.ndarray:
-    """Filtered map (n, s, s) from a residual (n, s, s) and the eroded mask."""
+def anomaly_map(
+    residual: np.ndarray,
+    mask: np.ndarray,
+    scoring: Scoring,
+    spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    images: np.ndarray | None = None,
+) -> np.ndarray:
+    """Filtered map (n, s, s) from a residual (n, s, s) and the eroded mask; `spacing_mm` is the
+    (z, y, x) voxel size the blob filter (`Scoring.blob_mm`) measures its scales in, `images`
+    (n, c, s, s) the input it reads with `blob_on="image"`."""
     out = np.where(mask, residual, 0.0).astype(np.float32)
     if scoring.median > 1:
         out = ndimage.median_filter(out, size=(1, scoring.median, scoring.median))
     if scoring.sigma > 0:
         out = ndimage.gaussian_filter(out, sigma=(0, scoring.sigma, scoring.sigma))
-    return np.where(mask, out, 0.0).astype(np.float32)
+    out = np.where(mask, out, 0.0).astype(np.float32)
+    if scoring.blob_mm and scoring.blob_on == "image" and images is not None:
+        blobs = [blob_filter(c, spacing_mm, scoring.blob_mm, mask) for c in images.swapaxes(0, 1)]
+        out = np.sqrt(out * np.max(blobs, axis=0))
+    elif scoring.blob_mm:
+        out = np.where(mask, blob_filter(out, spacing_mm, scoring.blob_mm), 0.0)
+    return out.astype(np.float32)
 
 
 def slice_scores(maps: np.ndarray, mask: np.ndarray, scoring: Scoring) -> np.ndarray:

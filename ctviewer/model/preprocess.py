@@ -105,6 +105,15 @@ class Prepared:
     body: np.ndarray  # (n, size, size) bool: the body, or the organ when `organ` is "inner"
     box: Box  # crop box on the volume's (y, x) grid
     from_hu: bool = False  # the organ mask was found by HU thresholds (head CT: skull_strip_hu)
+    spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0)  # (z, y, x) voxel at model size
+
+
+def model_spacing(volume: Volume, box: Box, size: int) -> tuple[float, float, float]:
+    """(z, y, x) voxel size in mm of the model-resolution slices of a volume cut to `box`
+    (pixels count as 1 mm where the pixel size is unknown)."""
+    sz, sy, sx = (float(v) for v in volume.spacing) if volume.spacing_known else (1.0, 1.0, 1.0)
+    side = box[2] - box[0]
+    return (sz, sy * side / size, sx * side / size)
 
 
 def windows_hu(volume: Volume, pre: Preprocessing) -> bool:
@@ -159,11 +168,15 @@ def _foreground(slab: np.ndarray, pre: Preprocessing) -> np.ndarray:
 
 def body_mask_2d(foreground: np.ndarray) -> np.ndarray:
     """Largest connected region of a slice's foreground, opened (cuts thin attachments such as
-    the table or letter marks) and with its holes filled."""
+    the table or letter marks) and with its holes filled. Holes are filled before the opening
+    too: a chest wall thinner than the opening would otherwise open a lung to the outside."""
     if not foreground.any():
         return foreground
-    opened = _morph(ndimage.binary_opening, foreground, max(1, round(foreground.shape[0] / 64)))
-    return fill_holes(_largest(opened if opened.any() else foreground))
+    iterations = max(1, round(foreground.shape[0] / 64))
+    before = fill_holes(_largest(foreground))
+    opened = _morph(ndimage.binary_opening, foreground, iterations)
+    after = fill_holes(_largest(opened if opened.any() else foreground))
+    return after | _largest(_morph(ndimage.binary_opening, before, iterations))
 
 
 def body_box(volume: Volume, pre: Preprocessing) -> Box:
@@ -405,7 +418,13 @@ def prepare(
     if work != pre.size:
         channels = _pool(channels, work // pre.size)
         organ = _pool(organ.astype(np.float32), work // pre.size) > 0.5
-    return Prepared(images=np.ascontiguousarray(channels), body=organ, box=box, from_hu=hu_head)
+    return Prepared(
+        images=np.ascontiguousarray(channels),
+        body=organ,
+        box=box,
+        from_hu=hu_head,
+        spacing_mm=model_spacing(volume, box, pre.size),
+    )
 
 
 def _run(index: np.ndarray) -> np.ndarray | slice:
@@ -433,6 +452,7 @@ def prepare_volume(volume: Volume, pre: Preprocessing, chunk: int = 32) -> Prepa
         body=np.concatenate([p.body for p in parts]),
         box=box,
         from_hu=any(p.from_hu for p in parts),
+        spacing_mm=model_spacing(volume, box, pre.size),
     )
 
 
