@@ -4,8 +4,9 @@
 
 Loads a chest checkpoint (default: the bundled one), replaces its `Scoring` fields given here,
 re-calibrates its thresholds exactly as training does (`model.train.calibrate`, same quantiles)
-on fresh normal phantoms (seeds 3000+, never used in training or by the benches), saves it under
-/tmp and runs `bench_detect.py` phantoms, lung1 and lidc on it. Appends one JSON line per run.
+on fresh normal phantoms (seeds 3000+, never used in training or by the benches), saves it in a
+scratch folder under the temp dir and runs `bench_detect.py` phantoms, lung1 and lidc on it;
+appends one JSON line per run.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,7 +28,9 @@ from ctviewer.model.checkpoint import load_model, save_model  # noqa: E402
 from ctviewer.model.train import calibrate  # noqa: E402
 from ctviewer.synth.phantom import make_phantom  # noqa: E402
 
-DATA = Path("/work/shared/data/anomaly")
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT.parent / "shared" / "data" / "anomaly"  # beside the checkout
+SCRATCH = Path(tempfile.gettempdir()) / "ctviewer-chest-experiments"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quantile", type=float, default=None, help="findings quantile")
     parser.add_argument("--volumes", type=int, default=10)
     parser.add_argument("--skip", nargs="*", default=[], help="benches to skip")
-    parser.add_argument("--log", type=Path, default=Path("/tmp/chest2/experiments.jsonl"))
+    parser.add_argument("--log", type=Path, default=SCRATCH / "experiments.jsonl")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     start = time.time()
@@ -77,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         cal.get("findings_seed", 0.0),
     )
     model.metadata.update(update)
-    out = Path(f"/tmp/chest2/{args.tag}.pt")
+    out = SCRATCH / f"{args.tag}.pt"
+    out.parent.mkdir(parents=True, exist_ok=True)
     save_model(model, out)
     row = {"tag": args.tag, "model": str(args.model), "scoring": changes}
     row.update(findings_quantile=quantile, calibration_shape=list(args.cal_shape))
@@ -92,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         row["lidc"] = bench_detect.lidc(out, DATA / "lidc_nodule_slices")
     row["seconds"] = round(time.time() - start)
     print(json.dumps(row, indent=1))
+    args.log.parent.mkdir(parents=True, exist_ok=True)
     with args.log.open("a") as f:
         f.write(json.dumps(row) + "\n")
     return 0
