@@ -137,3 +137,24 @@ def test_sending_a_non_dicom_file_is_one_line(tmp_path: Path) -> None:
     empty.mkdir()
     with pytest.raises(InputError, match="no DICOM file to send"):
         dicom_files([empty])
+
+
+def test_a_cancelled_move_writes_nothing_more_even_if_the_sender_is_ahead() -> None:
+    """C-MOVE sub-operations arrive on our SCP faster than the replies that would carry
+    the cancel: the receiver itself refuses them once cancelled."""
+    from types import SimpleNamespace
+
+    from pydicom.dataset import Dataset, FileMetaDataset
+
+    from ctviewer.errors import Cancelled
+    from ctviewer.pacs.dimse import _Receiver
+    from ctviewer.progress import new_cancel_flag
+
+    received: list[Dataset] = []
+    cancel = new_cancel_flag()
+    receiver = _Receiver(received.append, cancel)
+    event = SimpleNamespace(dataset=Dataset(), file_meta=FileMetaDataset())
+    assert receiver.on_store(event) == 0x0000 and len(received) == 1
+    cancel.set()
+    assert receiver.on_store(event) != 0x0000
+    assert len(received) == 1 and isinstance(receiver.error, Cancelled)

@@ -194,7 +194,7 @@ class DimsePacs:
         """C-GET (or C-MOVE to our SCP, as the node says): every instance to `sink`."""
         keys = {"StudyInstanceUID": study_uid, "SeriesInstanceUID": series_uid}
         identifier = _identifier("SERIES", (), keys)
-        receiver = _Receiver(sink)
+        receiver = _Receiver(sink, cancel)
         ae = self._ae()
         if self.node.retrieve == "move":
             self._listen()
@@ -249,14 +249,17 @@ class DimsePacs:
 
 
 class _Receiver:
-    """C-STORE sub-operations → `sink`; an error in the sink is kept and raised by the caller."""
+    """C-STORE sub-operations → `sink`; an error in the sink is kept and raised by the caller.
+    Once cancelled, nothing more reaches the sink (the sender may be far ahead of its replies)."""
 
-    def __init__(self, sink: Callable[[Dataset], None]) -> None:
+    def __init__(self, sink: Callable[[Dataset], None], cancel: CancelFlag | None = None) -> None:
         self.sink = sink
+        self.cancel = cancel
         self.error: Exception | None = None
 
     def on_store(self, event) -> int:
         try:
+            check_cancel(self.cancel)
             dataset = event.dataset
             dataset.file_meta = event.file_meta
             self.sink(dataset)
