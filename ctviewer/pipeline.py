@@ -3,30 +3,34 @@
 `analyse` picks the installed model that fits the series (`model.catalog`) and runs `detect`, or
 returns a "not assessed" Result with the reason. `detect` first checks that the model can judge the
 volume (input kind, body part, and afterwards the share of the input its scoring region covers and
-the score range of its normals); then slices go through the model in batches: preprocess →
-reconstruct → residual → filtered map at model resolution (+ slice scores) → map restored onto the
-volume grid 16 slices at a time, kept as float16 for display, while the float32 voxels above the
-map threshold are collected → findings from those alone. Decision support only.
+the score range of its normals); then it runs in three stages: slice by slice in batches
+(preprocess, the next batch in a thread, → reconstruct → residual → planar filtering, kept at model
+resolution for the whole volume, a few tens of MB); across slices once (the blob measure, exact
+over the whole stack, then the slice scores); and the map restored onto the volume grid 16 slices
+at a time, kept as float16 for display, while the float32 voxels above the map threshold are
+collected → findings from those alone. Decision support only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ctviewer.anomaly.maps import (
-    anomaly_map,
+    Scoring,
+    planar_map,
     residual,
     score_mask,
     series_score,
+    shape_map,
     slice_scores,
 )
 from ctviewer.anomaly.midline import Midline, estimate_midline, pick_slices
 from ctviewer.anomaly.segment import seed_level, segment_voxels
-from ctviewer.anomaly.shape import halo_slices
 from ctviewer.io import Input, load_inputs  # noqa: F401  (re-exported: train, learn, CLI)
 from ctviewer.memory import lazy_zeros
 from ctviewer.model.anatomy import AnatomyGuess, guess_body_parts
@@ -60,11 +64,25 @@ MIDLINE_SLICES = 48  # slices prepared to find the head's midline (`volume_midli
 SCORE_FLOOR = 0.25  # a score below this share of every calibration normal's is out of range
 
 
-def model_maps(
-    prepared: Prepared, model: AnomalyModel, line: Midline | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Filtered maps (n, s, s) and slice scores (n,) at model resolution for prepared slices;
-    `line`: the volume's midline (`volume_midline`) for a mirror score about it."""
+@dataclass
+class PlanarMaps:
+    """The slice-by-slice stage's output at model resolution for a run of slices: what the
+    volumetric stage (`shape_map`) reads."""
+
+    planar: np.ndarray  # (n, s, s) float32: the filtered residual (`planar_map`)
+    mask: np.ndarray  # (n, s, s) bool: the eroded scoring mask
+    images: np.ndarray | None  # (n, c, s, s) float32: the centre slice's channels when the
+    # volumetric stage reads the image (`Scoring.blob_on`), else None
+
+
+def reads_image(scoring: Scoring) -> bool:
+    """Whether the volumetric stage reads the input image (its blob measure)."""
+    return bool(scoring.blob_mm) and scoring.blob_on == "image"
+
+
+def planar_maps(prepared: Prepared, model: AnomalyModel, line: Midline | None = None) -> PlanarMaps:
+    """Reconstruction, residual and the per-slice filtering of prepared slices (each slice on
+    its own); `line`: the volume's midline (`volume_midline`) for a mirror score about it."""
     recon = model.reconstruct(prepared.images)
     pre = model.preprocessing
     centre = slice(pre.context * pre.channels_per_slice, (pre.context + 1) * pre.channels_per_slice)
@@ -74,8 +92,18 @@ def model_maps(
         back = model.reconstruct(np.ascontiguousarray(prepared.images[..., ::-1]))[..., ::-1]
         diff = 0.5 * (diff + residual(images, back[:, centre], model.scoring, line))
     mask = score_mask(prepared.body, model.scoring, prepared.from_hu)
-    maps = anomaly_map(diff, mask, model.scoring, prepared.spacing_mm, images)
-    return maps, slice_scores(maps, mask, model.scoring)
+    kept = np.ascontiguousarray(images) if reads_image(model.scoring) else None
+    return PlanarMaps(planar_map(diff, mask, model.scoring), mask, kept)
+
+
+def model_maps(
+    prepared: Prepared, model: AnomalyModel, line: Midline | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Filtered maps (n, s, s) and slice scores (n,) at model resolution for prepared slices
+    (a whole volume: the volumetric stage reads across them); `line` as in `planar_maps`."""
+    part = planar_maps(prepared, model, line)
+    maps = shape_map(part.planar, part.mask, model.scoring, prepared.spacing_mm, part.images)
+    return maps, slice_scores(maps, part.mask, model.scoring)
 
 
 def volume_midline(
@@ -148,29 +176,41 @@ def detect(
         return Result.not_assessed(volume, problem, info)
     box = body_box(volume, model.preprocessing)
     line = volume_midline(volume, model, box)
-    n = volume.n_slices
-    spacing = model_spacing(volume, box, model.preprocessing.size)
-    halo = halo_slices(model.scoring.blob_mm, spacing) if n > 1 else 0
+    n, size = volume.n_slices, model.preprocessing.size
     meta = model.metadata
     threshold = float(meta.get("pixel_threshold", np.inf))
     seed = _optional(meta.get("seed_threshold"))
     collect = seed_level(threshold, seed)  # what findings grow from
-    full = lazy_zeros(volume.shape, MAP_DTYPE)  # paged in only where the map is non-zero
-    scores = np.zeros(n, dtype=np.float32)
-    hot: list[tuple[np.ndarray, np.ndarray]] = []  # voxels above `collect`: flat index, value
+    # stage 1, slice by slice in batches: network, residual, planar filtering (model resolution)
+    planar = np.zeros((n, size, size), np.float32)
+    mask = np.zeros((n, size, size), bool)
+    images = None
     organ_pixels = 0.0
-    # a 3D map filter reads `halo` slices beyond each batch on each side
-    for start, stop, low, prepared in _prepared(volume, model.preprocessing, box, halo):
+    spacing = model_spacing(volume, box, size)
+    for start, stop, prepared in _prepared(volume, model.preprocessing, box):
         check_cancel(cancel)
-        maps, batch_scores = model_maps(prepared, model, line)
-        inner = slice(start - low, stop - low)
-        maps, scores[start:stop] = maps[inner], batch_scores[inner]
-        organ_pixels += float(prepared.body[inner].mean()) * (stop - start)
-        for z in range(start, stop, RESTORE_SLICES):
-            part = maps[z - start : z - start + RESTORE_SLICES]
-            if part.any() or collect < 0:  # an all-zero map restores to zeros
-                hot.append(_store(full, z, part, box, collect))
-        report(progress, 0.9 * stop / n, f"analysed {stop}/{n} slices")
+        part = planar_maps(prepared, model, line)
+        planar[start:stop], mask[start:stop] = part.planar, part.mask
+        if part.images is not None:
+            if images is None:
+                images = np.zeros((n, *part.images.shape[1:]), np.float32)
+            images[start:stop] = part.images
+        organ_pixels += float(prepared.body.mean()) * (stop - start)
+        report(progress, 0.7 * stop / n, f"analysed {stop}/{n} slices")
+    # stage 2, across slices: the blob measure (`shape_map`), then the slice scores
+    check_cancel(cancel)
+    maps = shape_map(planar, mask, model.scoring, spacing, images)
+    del planar, images
+    scores = slice_scores(maps, mask, model.scoring)
+    # stage 3: the map restored onto the volume grid, RESTORE_SLICES at a time
+    full = lazy_zeros(volume.shape, MAP_DTYPE)  # paged in only where the map is non-zero
+    hot: list[tuple[np.ndarray, np.ndarray]] = []  # voxels above `collect`: flat index, value
+    for z in range(0, n, RESTORE_SLICES):
+        check_cancel(cancel)
+        slab = maps[z : z + RESTORE_SLICES]
+        if slab.any() or collect < 0:  # an all-zero map restores to zeros
+            hot.append(_store(full, z, slab, box, collect))
+        report(progress, 0.7 + 0.2 * min(n, z + RESTORE_SLICES) / n, "restoring the map")
     check_cancel(cancel)
     score = series_score(scores)
     problem = organ_share_problem(organ_pixels / n, Fits.from_metadata(model.metadata))
@@ -202,19 +242,15 @@ def detect(
     )
 
 
-def _prepared(
-    volume: Volume, pre: Preprocessing, box: Box, halo: int = 0
-) -> Iterator[tuple[int, int, int, Prepared]]:
-    """(start, stop, low, prepared) for the volume's runs of BATCH_SLICES slices, in order, each
-    prepared from slice `low` with `halo` more slices on each side where the volume has them;
-    with PREPARE_AHEAD the next run is prepared in a thread while the caller runs the network
-    (which leaves the GIL) on this one."""
+def _prepared(volume: Volume, pre: Preprocessing, box: Box) -> Iterator[tuple[int, int, Prepared]]:
+    """(start, stop, prepared) for the volume's runs of BATCH_SLICES slices, in order; with
+    PREPARE_AHEAD the next run is prepared in a thread while the caller runs the network (which
+    leaves the GIL) on this one."""
     n = volume.n_slices
 
-    def one(start: int) -> tuple[int, int, int, Prepared]:
+    def one(start: int) -> tuple[int, int, Prepared]:
         stop = min(n, start + BATCH_SLICES)
-        low, high = max(0, start - halo), min(n, stop + halo)
-        return start, stop, low, prepare(volume, pre, low, high, box)
+        return start, stop, prepare(volume, pre, start, stop, box)
 
     if not PREPARE_AHEAD:
         yield from map(one, range(0, n, BATCH_SLICES))

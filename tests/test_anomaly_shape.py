@@ -70,3 +70,22 @@ def test_scoring_applies_the_filter_inside_the_mask_and_round_trips() -> None:
     assert out.max() > 0 and not out[~mask].any()
     assert Scoring.from_dict(scoring.to_dict()) == scoring
     assert Scoring.from_dict(Scoring().to_dict()).blob_mm == ()
+
+
+def test_runs_of_slices_give_the_whole_stack_and_shared_passes_the_plain_derivatives(
+    monkeypatch,
+) -> None:
+    from ctviewer.anomaly import shape
+
+    rng = np.random.default_rng(1)
+    maps = np.clip(ndimage.gaussian_filter(rng.standard_normal((60, 40, 40)), 1.5), 0, None)
+    maps = maps.astype(np.float32)
+    whole = blob_filter(maps, SPACING, SCALES)
+    monkeypatch.setattr(shape, "CHUNK_VOXELS", 10 * 40 * 40)  # runs of 4 halos of slices
+    assert len(shape._runs(60, maps > 0, halo_slices(SCALES, SPACING))) > 1
+    assert np.array_equal(blob_filter(maps, SPACING, SCALES), whole)
+    sigmas, inside = (2.0, 1.5, 1.0), maps > 0.1
+    shared = shape._hessian(maps, sigmas, SPACING, inside)
+    for order, values in zip(shape.HESSIAN, shared, strict=True):
+        plain = shape._derivative(maps, sigmas, order, SPACING)[inside]
+        assert np.array_equal(values, plain)

@@ -81,7 +81,7 @@ def test_preparing_ahead_in_a_thread_changes_nothing(bundled: AnomalyModel, monk
 
 
 def test_streamed_detect_with_a_3d_blob_filter_matches_the_dense_path(bundled) -> None:
-    """A 3D map filter reads slices beyond each batch (its halo): streamed = dense."""
+    """A 3D map filter reads across the network's batches: streamed = dense."""
     import dataclasses
 
     from ctviewer.pipeline import BATCH_SLICES

@@ -123,18 +123,39 @@ def anomaly_map(
     """Filtered map (n, s, s) from a residual (n, s, s) and the eroded mask; `spacing_mm` is the
     (z, y, x) voxel size the blob filter (`Scoring.blob_mm`) measures its scales in, `images`
     (n, c, s, s) the input it reads with `blob_on="image"`."""
+    planar = planar_map(residual, mask, scoring)
+    return shape_map(planar, mask, scoring, spacing_mm, images)
+
+
+def planar_map(residual: np.ndarray, mask: np.ndarray, scoring: Scoring) -> np.ndarray:
+    """The slice-by-slice part of `anomaly_map`: the residual inside the mask, median-filtered
+    and smoothed within each slice (float32)."""
     out = np.where(mask, residual, 0.0).astype(np.float32)
     if scoring.median > 1:
         out = ndimage.median_filter(out, size=(1, scoring.median, scoring.median))
     if scoring.sigma > 0:
         out = ndimage.gaussian_filter(out, sigma=(0, scoring.sigma, scoring.sigma))
-    out = np.where(mask, out, 0.0).astype(np.float32)
+    return np.where(mask, out, 0.0).astype(np.float32)
+
+
+def shape_map(
+    planar: np.ndarray,
+    mask: np.ndarray,
+    scoring: Scoring,
+    spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    images: np.ndarray | None = None,
+) -> np.ndarray:
+    """The volumetric part of `anomaly_map`: a `planar_map` weighed by the blob measure of the
+    image or replaced by its own (`Scoring.blob_mm`); unchanged without blob scales. It reads
+    across slices, so it needs every slice of the volume at once."""
     if scoring.blob_mm and scoring.blob_on == "image" and images is not None:
         blobs = [blob_filter(c, spacing_mm, scoring.blob_mm, mask) for c in images.swapaxes(0, 1)]
-        out = np.sqrt(out * np.max(blobs, axis=0))
-    elif scoring.blob_mm:
-        out = np.where(mask, blob_filter(out, spacing_mm, scoring.blob_mm), 0.0)
-    return out.astype(np.float32)
+        return np.sqrt(planar * np.max(blobs, axis=0)).astype(np.float32)
+    if scoring.blob_mm:
+        return np.where(mask, blob_filter(planar, spacing_mm, scoring.blob_mm), 0.0).astype(
+            np.float32
+        )
+    return planar
 
 
 def slice_scores(maps: np.ndarray, mask: np.ndarray, scoring: Scoring) -> np.ndarray:

@@ -18,6 +18,8 @@ from scipy import ndimage
 
 TRUNCATE = 3.0  # Gaussian kernels reach this many σ
 MIN_SIGMA_PX = 0.5  # finer than this a pixel grid cannot take a second derivative
+CHUNK_VOXELS = 6_000_000  # a 3D run of slices holds about this many voxels of its box
+EIGEN_RUN = 1 << 20  # eigenvalues are found this many at a time
 
 
 def blob_sigmas(
@@ -46,29 +48,52 @@ def blob_filter(
 ) -> np.ndarray:
     """Multiscale blob measure (n, s, s) of a bright map or image (n, s, s), measured where
     `where` is True (default: where the map is above 0) and 0 elsewhere; `spacing_mm` is its
-    (z, y, x) voxel size. 3D when n > 1, else each slice in 2D."""
+    (z, y, x) voxel size. 3D when n > 1 (in runs of slices, each read with its halo, so the
+    result is that of the whole stack at once), else each slice in 2D."""
     maps = np.asarray(maps, dtype=np.float32)
     out = np.zeros_like(maps)
     where = maps > 0 if where is None else where
     if not scales_mm or not where.any():
         return out
-    three_d = maps.shape[0] > 1
-    for radius in scales_mm:
-        sigmas = blob_sigmas(radius, spacing_mm, three_d)
-        if three_d:
-            response = _blob_3d(maps, sigmas, spacing_mm, radius / math.sqrt(3), where)
-        else:
-            response = np.stack(
-                [_blob_2d(m, sigmas, spacing_mm[1:], radius / math.sqrt(2)) for m in maps]
-            )
-        np.maximum(out, response, out=out)
+    if maps.shape[0] == 1:
+        for radius in scales_mm:
+            sigmas = blob_sigmas(radius, spacing_mm, False)
+            response = _blob_2d(maps[0], sigmas, spacing_mm[1:], radius / math.sqrt(2))
+            np.maximum(out[0], response, out=out[0])
+        return np.where(where, out, 0.0).astype(np.float32)
+    n, halo = maps.shape[0], halo_slices(scales_mm, spacing_mm)
+    for start, stop in _runs(n, where, halo):
+        low, high = max(0, start - halo), min(n, stop + halo)
+        part, inside = maps[low:high], where[low:high]
+        if not inside[start - low : stop - low].any():
+            continue
+        best = np.zeros(part.shape, np.float32)
+        for radius in scales_mm:
+            sigmas = blob_sigmas(radius, spacing_mm, True)
+            response = _blob_3d(part, sigmas, spacing_mm, radius / math.sqrt(3), inside)
+            np.maximum(best, response, out=best)
+        out[start:stop] = best[start - low : stop - low]
     return np.where(where, out, 0.0).astype(np.float32)
+
+
+def _runs(n: int, where: np.ndarray, halo: int) -> list[tuple[int, int]]:
+    """Runs of slices (start, stop) whose box, with its halo, holds about CHUNK_VOXELS voxels
+    at most (at least 4 halos of slices each, so the halo stays a small share)."""
+    ys, xs = np.nonzero(where.any(axis=0))
+    area = max(1, (ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1))
+    step = max(4 * halo, CHUNK_VOXELS // area - 2 * halo, 1)
+    return [(start, min(n, start + step)) for start in range(0, n, step)]
+
+
+def _scale(d: np.ndarray, order: tuple[int, ...], spacing) -> np.ndarray:
+    """A Gaussian derivative in pixels → value per mm^|order|."""
+    return d / np.prod([s**k for s, k in zip(spacing, order, strict=True)])
 
 
 def _derivative(image, sigmas, order, spacing) -> np.ndarray:
     """Gaussian derivative of `image` in units of value per mm^|order|."""
     d = ndimage.gaussian_filter(image, sigmas, order=order, truncate=TRUNCATE, mode="nearest")
-    return d / np.prod([s**k for s, k in zip(spacing, order, strict=True)])
+    return _scale(d, order, spacing)
 
 
 def _blob_2d(image, sigmas, spacing, sigma_mm) -> np.ndarray:
@@ -77,6 +102,29 @@ def _blob_2d(image, sigmas, spacing, sigma_mm) -> np.ndarray:
     hxy = _derivative(image, sigmas, (1, 1), spacing)
     largest = 0.5 * (hyy + hxx) + np.sqrt(0.25 * (hyy - hxx) ** 2 + hxy**2)
     return np.clip(-largest * sigma_mm**2, 0.0, None).astype(np.float32)
+
+
+HESSIAN = ((2, 0, 0), (0, 2, 0), (0, 0, 2), (1, 1, 0), (1, 0, 1), (0, 1, 1))
+
+
+def _hessian(part: np.ndarray, sigmas, spacing, inside: np.ndarray) -> list[np.ndarray]:
+    """The six Gaussian second derivatives of `part` (in `HESSIAN` order) at the voxels
+    `inside`. Each is `ndimage.gaussian_filter`'s z, then y, then x pass, and passes that
+    derivatives share are computed once (15 one-axis passes instead of 18, the long z kernel
+    3 times instead of 6): the numbers are those of six separate calls."""
+
+    def one(image, axis, order):
+        return ndimage.gaussian_filter1d(
+            image, sigmas[axis], axis, order, truncate=TRUNCATE, mode="nearest"
+        )
+
+    along_z = {k: one(part, 0, k) for k in (0, 1, 2)}
+    along_zy = {}
+    for oz, oy, _ in HESSIAN:
+        if (oz, oy) not in along_zy:
+            along_zy[oz, oy] = one(along_z[oz], 1, oy)
+    del along_z
+    return [_scale(one(along_zy[o[0], o[1]], 2, o[2])[inside], o, spacing) for o in HESSIAN]
 
 
 def _blob_3d(volume, sigmas, spacing, sigma_mm, where) -> np.ndarray:
@@ -89,16 +137,22 @@ def _blob_3d(volume, sigmas, spacing, sigma_mm, where) -> np.ndarray:
     x0, x1 = max(0, xs.min() - reach[1]), xs.max() + 1 + reach[1]
     box = np.s_[:, y0:y1, x0:x1]
     part, inside = volume[box], where[box]
-    orders = [(2, 0, 0), (0, 2, 0), (0, 0, 2), (1, 1, 0), (1, 0, 1), (0, 1, 1)]
-    h = [_derivative(part, sigmas, o, spacing)[inside] for o in orders]
-    largest = _largest_eigenvalue(*h)
+    largest = _largest_eigenvalue(*_hessian(part, sigmas, spacing, inside))
     out[box][inside] = np.clip(-largest * sigma_mm**2, 0.0, None)
     return out
 
 
-def _largest_eigenvalue(a00, a11, a22, a01, a02, a12) -> np.ndarray:
-    """Largest eigenvalue of symmetric 3×3 matrices given by their six entries (arrays), in
-    closed form (Smith 1961): much faster than a batched eigen-solver."""
+def _largest_eigenvalue(*entries: np.ndarray) -> np.ndarray:
+    """Largest eigenvalue of symmetric 3×3 matrices given by their six entries (arrays, in
+    `HESSIAN` order: a00, a11, a22, a01, a02, a12), in closed form (Smith 1961), in float64
+    runs of EIGEN_RUN values so that its temporaries stay small."""
+    out = np.empty(entries[0].shape, np.float32)
+    for i in range(0, out.size, EIGEN_RUN):
+        out[i : i + EIGEN_RUN] = _largest_run(*(e[i : i + EIGEN_RUN] for e in entries))
+    return out
+
+
+def _largest_run(a00, a11, a22, a01, a02, a12) -> np.ndarray:
     a00, a11, a22, a01, a02, a12 = (
         np.asarray(v, np.float64) for v in (a00, a11, a22, a01, a02, a12)
     )
