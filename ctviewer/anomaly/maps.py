@@ -149,8 +149,11 @@ def shape_map(
     image or replaced by its own (`Scoring.blob_mm`); unchanged without blob scales. It reads
     across slices, so it needs every slice of the volume at once."""
     if scoring.blob_mm and scoring.blob_on == "image" and images is not None:
-        blobs = [blob_filter(c, spacing_mm, scoring.blob_mm, mask) for c in images.swapaxes(0, 1)]
-        return np.sqrt(planar * np.max(blobs, axis=0)).astype(np.float32)
+        channels = images.swapaxes(0, 1)
+        blobs = blob_filter(channels[0], spacing_mm, scoring.blob_mm, mask)
+        for channel in channels[1:]:  # the largest over the channels, one at a time
+            np.maximum(blobs, blob_filter(channel, spacing_mm, scoring.blob_mm, mask), out=blobs)
+        return np.sqrt(planar * blobs).astype(np.float32)
     if scoring.blob_mm:
         return np.where(mask, blob_filter(planar, spacing_mm, scoring.blob_mm), 0.0).astype(
             np.float32

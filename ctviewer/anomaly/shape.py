@@ -118,13 +118,14 @@ def _hessian(part: np.ndarray, sigmas, spacing, inside: np.ndarray) -> list[np.n
             image, sigmas[axis], axis, order, truncate=TRUNCATE, mode="nearest"
         )
 
-    along_z = {k: one(part, 0, k) for k in (0, 1, 2)}
-    along_zy = {}
-    for oz, oy, _ in HESSIAN:
-        if (oz, oy) not in along_zy:
-            along_zy[oz, oy] = one(along_z[oz], 1, oy)
-    del along_z
-    return [_scale(one(along_zy[o[0], o[1]], 2, o[2])[inside], o, spacing) for o in HESSIAN]
+    found: dict[tuple[int, int, int], np.ndarray] = {}
+    for oz in (0, 1, 2):  # one z pass, then its y passes, then their x passes: 3 boxes at most
+        along_z = one(part, 0, oz)
+        for oy in sorted({o[1] for o in HESSIAN if o[0] == oz}):
+            along_zy = one(along_z, 1, oy)
+            for order in (o for o in HESSIAN if o[:2] == (oz, oy)):
+                found[order] = _scale(one(along_zy, 2, order[2])[inside], order, spacing)
+    return [found[o] for o in HESSIAN]
 
 
 def _blob_3d(volume, sigmas, spacing, sigma_mm, where) -> np.ndarray:
