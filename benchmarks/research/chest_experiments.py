@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--volumes", type=int, default=10)
     parser.add_argument("--skip", nargs="*", default=[], help="benches to skip")
     parser.add_argument("--log", type=Path, default=SCRATCH / "experiments.jsonl")
+    parser.add_argument("--data", type=Path, default=DATA, help="the shared anomaly data")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     start = time.time()
@@ -92,9 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     if "phantoms" not in args.skip:
         row["phantoms"] = bench_detect.lesion_quality(out, args.volumes, (64, 256, 256), 2.5)
     if "lung1" not in args.skip:
-        row["lung1"] = bench_detect.lung1(out, DATA / "chest_ct_volumes")
+        row["lung1"] = bench_detect.lung1(out, args.data / "chest_ct_volumes")
     if "lidc" not in args.skip:
-        row["lidc"] = bench_detect.lidc(out, DATA / "lidc_nodule_slices")
+        row["lidc"] = bench_detect.lidc(out, args.data / "lidc_nodule_slices")
     row["seconds"] = round(time.time() - start)
     print(json.dumps(row, indent=1))
     args.log.parent.mkdir(parents=True, exist_ok=True)
