@@ -65,6 +65,10 @@ def evaluate(model, items: list[tuple[Path, int]]) -> dict:
     labels = np.array([label for _, label in items])
     out = metrics(np.asarray(scores), labels, model.threshold)
     out["not_assessed"] = sum(not r.assessed for r in results)
+    # kept for the ablations (e.g. the base model's scores at the learned threshold)
+    out["threshold"] = float(model.threshold)
+    out["scores"] = [round(float(s), 6) for s in scores]
+    out["labels"] = labels.tolist()
     return out
 
 
@@ -194,6 +198,8 @@ def cv_splits(name: str, args, workdir: Path) -> list[dict]:
     for seed in args.cv_seeds:
         fold = stratified_folds(data.labels, args.folds, seed)
         for k in range(args.folds):
+            if args.only_folds is not None and k not in args.only_folds:
+                continue
             normals = [data.paths[i] for i in training_items(data.labels, fold, k)]
             others = np.flatnonzero(fold != k)
             review = [(data.paths[i], int(data.labels[i])) for i in others]
@@ -303,11 +309,17 @@ def main() -> int:
         "--folds", type=int, default=0, help="cross-validated review over all labelled images"
     )
     parser.add_argument("--cv-seeds", type=int, nargs="+", default=[0], help="with --folds")
+    parser.add_argument(
+        "--only-folds", type=int, nargs="+", default=None, help="these folds only (split a run)"
+    )
+    parser.add_argument("--data", type=Path, default=None, help="the anomaly data folder")
     parser.add_argument("--workdir", type=Path, default=None, help="keep base models here")
     parser.add_argument("--control", action="store_true", help="also fine-tune without feedback")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
+    global DATA
+    DATA = args.data or DATA
     if not DATA.is_dir():
         print(f"data folder {DATA} is absent", file=sys.stderr)
         return 1
