@@ -129,9 +129,10 @@ def fold_batch_norm(net: nn.Module) -> nn.Module:
 
 def _weights_version(net: nn.Module) -> tuple:
     """Changes whenever a weight or buffer of `net` is changed in place (an optimiser step, a
-    state dict loaded) or moved: what an inference copy of it is kept by."""
+    state dict loaded) or moved or cast: what an inference copy of it is kept by."""
     tensors = [*net.parameters(), *net.buffers()]
-    return (id(net), sum(t._version for t in tensors), tuple({t.device for t in tensors}))
+    places = tuple(sorted({(str(t.device), str(t.dtype)) for t in tensors}))
+    return (id(net), sum(t._version for t in tensors), places)
 
 
 class AnomalyModel:
