@@ -92,7 +92,7 @@ def planar_maps(prepared: Prepared, model: AnomalyModel, line: Midline | None = 
         back = model.reconstruct(np.ascontiguousarray(prepared.images[..., ::-1]))[..., ::-1]
         diff = 0.5 * (diff + residual(images, back[:, centre], model.scoring, line))
     mask = score_mask(prepared.body, model.scoring, prepared.from_hu)
-    kept = np.ascontiguousarray(images) if reads_image(model.scoring) else None
+    kept = images if reads_image(model.scoring) else None
     return PlanarMaps(planar_map(diff, mask, model.scoring), mask, kept)
 
 
@@ -184,16 +184,15 @@ def detect(
     # stage 1, slice by slice in batches: network, residual, planar filtering (model resolution)
     planar = np.zeros((n, size, size), np.float32)
     mask = np.zeros((n, size, size), bool)
-    images = None
+    channels = model.preprocessing.channels_per_slice
+    images = np.zeros((n, channels, size, size), np.float32) if reads_image(model.scoring) else None
     organ_pixels = 0.0
     spacing = model_spacing(volume, box, size)
     for start, stop, prepared in _prepared(volume, model.preprocessing, box):
         check_cancel(cancel)
         part = planar_maps(prepared, model, line)
         planar[start:stop], mask[start:stop] = part.planar, part.mask
-        if part.images is not None:
-            if images is None:
-                images = np.zeros((n, *part.images.shape[1:]), np.float32)
+        if images is not None:
             images[start:stop] = part.images
         organ_pixels += float(prepared.body.mean()) * (stop - start)
         report(progress, 0.7 * stop / n, f"analysed {stop}/{n} slices")
