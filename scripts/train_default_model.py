@@ -7,11 +7,17 @@ training slices are to be removed (restoration), so the model learns to remove s
 map is the bright residual (input above reconstruction: lesions in lung are denser than lung), the
 larger of the two windows', in the lung mask (with juxtapleural pockets) eroded by 1 pixel, taken
 as its geometric mean with a 3D multiscale Hessian blob measure of the image (radii 6-14 mm;
-2D on single images), so that compact lesions stay and vessels fade. The
-series and findings thresholds are calibrated on held-back phantoms; findings grow down to half
-the findings threshold and also qualify by mass. Liver lesions are not looked for. Measured with
-`benchmarks/bench_detect.py phantoms|lung1|lidc`. Users should train their own model on their own
-normal studies (`ctviewer train`).
+2D on single images), so that compact lesions stay and vessels fade. The series and findings
+thresholds are calibrated on fresh normal phantoms of 64 slices (4.7 mm, nearer real chest CT
+than the training phantoms' 9.4 mm: the 3D blob measure responds to the slice spacing); findings
+grow down to half the findings threshold and also qualify by mass. Liver lesions are not looked
+for. Measured with `benchmarks/bench_detect.py phantoms|lung1|lidc`. Users should train their
+own model on their own normal studies (`ctviewer train`).
+
+    .venv/bin/python scripts/train_default_model.py --recalibrate resources/models/default.pt
+
+keeps a checkpoint's network and only recalibrates it that way (how the shipped model got its
+thresholds: FINDINGS.md, chest8).
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from ctviewer.synth.phantom import make_phantom
 WINDOWS = ((40.0, 400.0), (-600.0, 1500.0))  # soft tissue, lung
 HU_RANGE = (-950.0, 200.0)  # lung to soft tissue: bone edges are not findings
 BLOB_MM = (6.0, 9.0, 14.0)  # blob filter radii: compact lesions >= ~5 mm kept, vessels fade
+CALIBRATION_SHAPE = (64, 256, 256)  # fresh normals the thresholds are calibrated on
+CALIBRATION_SEED = 2000  # their seeds: neither training (1000+) nor bench (5000+, 6000+) phantoms
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,8 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calibrate-on", choices=("held_back", "all"), default="held_back")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--calibration-shape", type=int, nargs=3, default=CALIBRATION_SHAPE, metavar=("Z", "Y", "X")
+    )
+    parser.add_argument("--calibration-normals", type=int, default=24)
+    parser.add_argument("--recalibrate", type=Path, default=None, help="checkpoint to recalibrate")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.recalibrate is not None:
+        recalibrate(args.recalibrate, args)
+        return 0
     volumes = [
         make_phantom(shape=tuple(args.shape), seed=1000 + s).volume for s in range(args.phantoms)
     ]
@@ -101,7 +117,38 @@ def main(argv: list[str] | None = None) -> int:
         args.out,
         f"{args.phantoms} synthetic chest phantoms {tuple(args.shape)} without lesions",
     )
+    recalibrate(args.out, args)
     return 0
+
+
+def recalibrate(path: Path, args: argparse.Namespace) -> None:
+    """The checkpoint's network recalibrated on fresh normal phantoms of the calibration shape
+    (its target specificity, threshold method, findings quantile and seed level kept)."""
+    from ctviewer.model.checkpoint import load_model, save_model
+    from ctviewer.model.train import calibrate
+
+    model = load_model(path, device="cpu")
+    meta, shape = model.metadata, tuple(args.calibration_shape)
+    normals = [
+        make_phantom(shape=shape, seed=CALIBRATION_SEED + s).volume
+        for s in range(args.calibration_normals)
+    ]
+    cal = meta["calibration"]
+    update = calibrate(
+        model,
+        normals,
+        float(meta["target_specificity"]),
+        float(cal["findings_quantile"]),
+        cal["method"],
+        float(cal.get("findings_seed", 0.0)),
+    )
+    meta.update(update)
+    meta["calibration"]["on"] = f"{len(normals)} fresh normal phantoms {shape}"
+    save_model(model, args.out)
+    print(
+        f"wrote {args.out}: recalibrated on {len(normals)} normals {shape}, threshold "
+        f"{model.threshold:.5f}, pixel threshold {meta['pixel_threshold']:.5f}"
+    )
 
 
 if __name__ == "__main__":
