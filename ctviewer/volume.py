@@ -46,6 +46,8 @@ class SeriesInfo:
     patient_id: str | None = None
     warnings: list[str] = field(default_factory=list)
     kind: str = "dicom"  # "dicom" | "nifti" | "image" (PNG/JPG) | other SimpleITK formats
+    scan: Any = field(default=None, repr=False, compare=False)  # DICOM: the headers discovery
+    # read (io.headers.ScannedHeaders), so that reading the series does not parse them again
 
 
 @dataclass

@@ -24,7 +24,10 @@ from ctviewer.errors import InputError
 from ctviewer.io.geometry import StackGeometry, stack_geometry
 from ctviewer.io.headers import (
     Frame,
+    ScannedHeaders,
     as_int,
+    compressed_pixels,
+    file_stamp,
     finite_rescale,
     frames_of,
     read_header,
@@ -217,10 +220,37 @@ def _usable_frames(headers: dict[str, pydicom.Dataset]) -> tuple[list[Frame], li
         except InputError as error:  # declares more pixels than the file holds
             skipped.append(error)
             continue
-        problem = rescale_problem(found)
-        if problem:
-            skipped.append(InputError(problem, path))
-        frames += [frame for frame in found if finite_rescale(frame)]
+        frames += _trusted_rescale(found, path, skipped)
+    return frames, skipped
+
+
+def _trusted_rescale(found: list[Frame], path: str, skipped: list[InputError]) -> list[Frame]:
+    """The frames of one file with a finite rescale; why the others go, added to `skipped`."""
+    problem = rescale_problem(found)
+    if problem:
+        skipped.append(InputError(problem, path))
+    return [frame for frame in found if finite_rescale(frame)]
+
+
+def _still_current(scan: ScannedHeaders | None, files: list[str]) -> ScannedHeaders | None:
+    """Discovery's headers of these files, if it read them all and none has changed since."""
+    if scan is None or set(scan.stamps) != set(files):
+        return None
+    try:
+        if any(file_stamp(path) != stamp for path, stamp in scan.stamps.items()):
+            return None
+    except OSError:
+        return None  # reading the headers again says what became of the file
+    return scan
+
+
+def _scanned_frames(scan: ScannedHeaders) -> tuple[list[Frame], list[InputError]]:
+    """`_usable_frames` from the frames discovery listed."""
+    by_file: dict[str, list[Frame]] = defaultdict(list)
+    for frame in scan.frames:
+        by_file[frame.path].append(frame)
+    skipped: list[InputError] = []
+    frames = [f for path, found in by_file.items() for f in _trusted_rescale(found, path, skipped)]
     return frames, skipped
 
 
@@ -291,17 +321,25 @@ def read_series(
     InputError when nothing is left."""
     source = series_source(series)
     report(progress, 0.0, "reading headers")
-    headers, skipped = _read_headers(series.files, cancel)
-    frames, unusable = _usable_frames(headers)
-    skipped += unusable
+    headers: dict[str, pydicom.Dataset] = {}
+    scan = _still_current(series.scan, series.files)
+    if scan is not None:  # discovery read them a moment ago: not parsed twice
+        frames, skipped = _scanned_frames(scan)
+        compressed = scan.compressed
+    else:
+        headers, skipped = _read_headers(series.files, cancel)
+        frames, unusable = _usable_frames(headers)
+        skipped += unusable
+        compressed = {path: compressed_pixels(ds) for path, ds in headers.items()}
     if not frames:
         raise _nothing_to_show(source, skipped)
     frames, size_notes = _majority_size(frames)
 
-    thickness = slice_thickness(headers[frames[0].path])
+    path = frames[0].path
+    thickness = scan.thickness[path] if scan is not None else slice_thickness(headers[path])
     geometry = stack_geometry(frames, thickness)
     frames = [frames[i] for i in geometry.order]
-    array, failed = _decode(frames, headers, progress, cancel)
+    array, failed = _decode(frames, compressed, progress, cancel)
     keep, non_finite = _slots_to_keep(array, frames, failed)
     skipped += failed + non_finite
     if len(keep) < len(frames):
@@ -309,12 +347,13 @@ def read_series(
             raise _nothing_to_show(source, skipped)
         array, frames = array[keep], [frames[k] for k in keep]
         geometry = stack_geometry(frames, thickness)  # same order; positions and gaps change
-    return _assemble(array, geometry, frames, headers, source, skip_notes(skipped) + size_notes)
+    first = headers.get(frames[0].path) or read_header(frames[0].path)
+    return _assemble(array, geometry, frames, first, source, skip_notes(skipped) + size_notes)
 
 
 def _decode(
     frames: list[Frame],
-    headers: dict[str, pydicom.Dataset],
+    compressed: dict[str, bool],
     progress: ProgressFn | None,
     cancel: CancelFlag | None,
 ) -> tuple[np.ndarray, list[InputError]]:
@@ -323,21 +362,20 @@ def _decode(
     slices."""
     if _whole_rescale(frames):
         try:
-            return _decode_into(WHOLE, frames, headers, progress, cancel)
+            return _decode_into(WHOLE, frames, compressed, progress, cancel)
         except NotWhole:
             pass
-    return _decode_into(np.float32, frames, headers, progress, cancel)
+    return _decode_into(np.float32, frames, compressed, progress, cancel)
 
 
 def _decode_into(
     dtype,
     frames: list[Frame],
-    headers: dict[str, pydicom.Dataset],
+    compressed: dict[str, bool],
     progress: ProgressFn | None,
     cancel: CancelFlag | None,
 ) -> tuple[np.ndarray, list[InputError]]:
     array = np.empty((len(frames), frames[0].rows, frames[0].cols), dtype)
-    compressed = {path: _compressed(ds) for path, ds in headers.items()}
     chunk = max(1, min(MAX_CHUNK, math.ceil(len(frames) / (4 * workers()))))
     tasks = _plan(frames, compressed, chunk)
     failed: list[InputError] = []
@@ -354,21 +392,14 @@ def _decode_into(
     return array, failed
 
 
-def _compressed(ds: pydicom.Dataset) -> bool:
-    meta = getattr(ds, "file_meta", None)
-    uid = meta.get("TransferSyntaxUID") if meta is not None else None
-    return bool(uid is not None and uid.is_compressed)
-
-
 def _assemble(
     array: np.ndarray,
     geometry: StackGeometry,
     frames: list[Frame],
-    headers: dict[str, pydicom.Dataset],
+    first: pydicom.Dataset,
     source: str,
     notes: list[str],
 ) -> Volume:
-    first = headers[frames[0].path]
     meta: dict[str, object] = {key: str(first.get(key, "") or "") for key in META_KEYS}
     meta["slice_positions"] = geometry.positions
     modality = str(meta["Modality"])

@@ -24,7 +24,10 @@ from ctviewer.io import readers
 from ctviewer.io.geometry import slice_normal, stack_geometry
 from ctviewer.io.headers import (
     Frame,
+    ScannedHeaders,
     as_int,
+    compressed_pixels,
+    file_stamp,
     finite_rescale,
     frames_of,
     geometry_problem,
@@ -56,6 +59,8 @@ class _DicomImage:
     description: str
     thickness: float | None
     frames: list[Frame]
+    compressed: bool
+    stamp: tuple[int, int]  # file_stamp when its header was read
 
 
 @dataclass
@@ -275,6 +280,7 @@ def _scan_file(path: str) -> _DicomImage | SeriesInfo | SetAside:
         except InputError as error:
             return SetAside(path, _reason(error))
     try:
+        stamp = file_stamp(path)
         ds = read_header(path)
         reason = _not_shown(ds)
         frames = [] if reason else frames_of(ds, path)
@@ -311,6 +317,8 @@ def _scan_file(path: str) -> _DicomImage | SeriesInfo | SetAside:
         description=description,
         thickness=slice_thickness(ds),
         frames=frames,
+        compressed=compressed_pixels(ds),
+        stamp=stamp,
     )
 
 
@@ -386,6 +394,7 @@ def _is_scout(frames: list[Frame], modality: str) -> bool:
 
 def _series_infos(images: list[_DicomImage], set_aside: list[SetAside]) -> list[SeriesInfo]:
     first = images[0]
+    by_path = {image.path: image for image in images}
     thickness = {image.path: image.thickness for image in images}
     stacks = _stacks(images)
     infos = []
@@ -413,6 +422,12 @@ def _series_infos(images: list[_DicomImage], set_aside: list[SetAside]) -> list[
                 study_uid=first.study[0],
                 patient_id=first.patient[0],
                 warnings=notes,
+                scan=ScannedHeaders(
+                    frames=list(frames),
+                    compressed={path: by_path[path].compressed for path in files},
+                    thickness={path: thickness[path] for path in files},
+                    stamps={path: by_path[path].stamp for path in files},
+                ),
             )
         )
     return infos

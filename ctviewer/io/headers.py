@@ -50,6 +50,30 @@ class Frame:
     instance: int = 0  # InstanceNumber (or frame number) as a tie-breaker when positions lack
 
 
+@dataclass
+class ScannedHeaders:
+    """What discovery read of one stack's DICOM headers, so that reading it does not parse them
+    again; trusted only while every file keeps the size and modification time it had then."""
+
+    frames: list[Frame]
+    compressed: dict[str, bool]  # per file: pixel data in a compressed transfer syntax
+    thickness: dict[str, float | None]  # per file: SliceThickness
+    stamps: dict[str, tuple[int, int]]  # per file: (modification time in ns, size)
+
+
+def file_stamp(path: str) -> tuple[int, int]:
+    """(modification time in ns, size) of a file: what tells that it changed since it was read."""
+    stat = os.stat(path)
+    return stat.st_mtime_ns, stat.st_size
+
+
+def compressed_pixels(ds: Dataset) -> bool:
+    """Whether a header's pixel data is in a compressed transfer syntax."""
+    meta = getattr(ds, "file_meta", None)
+    uid = meta.get("TransferSyntaxUID") if meta is not None else None
+    return bool(uid is not None and uid.is_compressed)
+
+
 def read_header(path: str) -> Dataset:
     """The header of a DICOM file, pixel data not read; InputError (naming the file) otherwise."""
     try:
@@ -144,10 +168,7 @@ def check_declared_size(ds: Dataset, path: str, rows: int, cols: int, n_frames: 
         present = os.path.getsize(path)
     except OSError as error:
         raise InputError(f"cannot read the file ({error.strerror})", path) from error
-    meta = getattr(ds, "file_meta", None)
-    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
-    compressed = bool(syntax is not None and syntax.is_compressed)
-    if declared <= present * (MAX_COMPRESSION_RATIO if compressed else 1):
+    if declared <= present * (MAX_COMPRESSION_RATIO if compressed_pixels(ds) else 1):
         return
     shape = f"{n_frames} × {rows} × {cols} × {bits} bits" if n_frames > 1 else f"{rows} × {cols}"
     raise InputError(
