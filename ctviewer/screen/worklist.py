@@ -23,7 +23,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -216,7 +216,7 @@ class Worklist:
     def add(self, series: Iterable[tuple[SeriesInfo, str]]) -> int:
         """Add (series, source) pairs not listed yet as pending; how many were new."""
         rows = [
-            (info.key, source, info.series_uid, json.dumps(asdict(info)), now_utc())
+            (info.key, source, info.series_uid, json.dumps(_stored(info)), now_utc())
             for info, source in series
         ]
         with self._transaction() as conn:
@@ -428,8 +428,15 @@ def run_is_alive(run: str | None) -> bool:
     return True
 
 
+def _stored(info: SeriesInfo) -> dict:
+    """A series as its worklist row keeps it: without the headers discovery read (a later run
+    reads them afresh, the files may have changed since)."""
+    return asdict(replace(info, scan=None))
+
+
 def series_info(data: dict) -> SeriesInfo:
     data = dict(data)
+    data.pop("scan", None)
     if data.get("spacing") is not None:
         data["spacing"] = tuple(data["spacing"])
     return SeriesInfo(**data)
