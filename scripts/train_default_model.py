@@ -9,9 +9,9 @@ larger of the two windows', in the lung mask (with juxtapleural pockets) eroded 
 as its geometric mean with a 3D multiscale Hessian blob measure of the image (radii 6-14 mm;
 2D on single images), so that compact lesions stay and vessels fade. The series and findings
 thresholds are calibrated on held-back phantoms; findings grow down to half the findings
-threshold and also qualify by mass. Liver lesions are not looked
-for. Measured with `benchmarks/bench_detect.py phantoms|lung1|lidc`. Users should train their
-own model on their own normal studies (`ctviewer train`).
+threshold and also qualify by mass. Liver lesions are not looked for. Measured with
+`benchmarks/bench_detect.py phantoms|lung1|lidc`. Users should train their own model on their
+own normal studies (`ctviewer train`).
 
     .venv/bin/python scripts/train_default_model.py --recalibrate resources/models/default.pt
 

@@ -347,7 +347,8 @@ def read_series(
             raise _nothing_to_show(source, skipped)
         array, frames = array[keep], [frames[k] for k in keep]
         geometry = stack_geometry(frames, thickness)  # same order; positions and gaps change
-    first = headers.get(frames[0].path) or read_header(frames[0].path)
+    path = frames[0].path
+    first = headers[path] if path in headers else read_header(path)
     return _assemble(array, geometry, frames, first, source, skip_notes(skipped) + size_notes)
 
 

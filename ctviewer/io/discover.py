@@ -395,14 +395,13 @@ def _is_scout(frames: list[Frame], modality: str) -> bool:
 def _series_infos(images: list[_DicomImage], set_aside: list[SetAside]) -> list[SeriesInfo]:
     first = images[0]
     by_path = {image.path: image for image in images}
-    thickness = {image.path: image.thickness for image in images}
     stacks = _stacks(images)
     infos = []
     for k, frames in enumerate(stacks, start=1):
         if _is_scout(frames, first.modality):
             set_aside.append(SetAside(frames[0].path, "single-image localizer (not axial)"))
             continue
-        geometry = stack_geometry(frames, thickness[frames[0].path])
+        geometry = stack_geometry(frames, by_path[frames[0].path].thickness)
         notes = list(geometry.warnings)
         if len(stacks) > 1:
             notes.insert(0, f"series split into {len(stacks)} stacks (this is stack {k})")
@@ -425,7 +424,7 @@ def _series_infos(images: list[_DicomImage], set_aside: list[SetAside]) -> list[
                 scan=ScannedHeaders(
                     frames=list(frames),
                     compressed={path: by_path[path].compressed for path in files},
-                    thickness={path: thickness[path] for path in files},
+                    thickness={path: by_path[path].thickness for path in files},
                     stamps={path: by_path[path].stamp for path in files},
                 ),
             )
