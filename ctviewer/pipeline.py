@@ -13,9 +13,9 @@ collected → findings from those alone. Decision support only.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -146,10 +146,10 @@ def fit_problem(volume: Volume, model: AnomalyModel, guess: AnatomyGuess | None 
     return body_part_problem(guess or guess_body_parts(volume), fits, model.info.name)
 
 
-def score_range_problem(score: float, model: AnomalyModel) -> str:
-    """A score far below every normal the model was calibrated on means the input is not what
-    it saw (an empty or foreign image), not that it is normal."""
-    normals = model.metadata.get("calibration", {}).get("normal_scores") or []
+def score_range_problem(score: float, normals: Sequence[float]) -> str:
+    """A score far below every normal the model was calibrated on (`normals`, their series
+    scores) means the input is not what it saw (an empty or foreign image), not that it is
+    normal."""
     if not normals or not np.isfinite(score):
         return "" if np.isfinite(score) else "the score is not a number"
     floor = SCORE_FLOOR * min(normals)
@@ -177,9 +177,8 @@ def detect(
     box = body_box(volume, model.preprocessing)
     line = volume_midline(volume, model, box)
     n, size = volume.n_slices, model.preprocessing.size
-    meta = model.metadata
-    threshold = float(meta.get("pixel_threshold", np.inf))
-    seed = _optional(meta.get("seed_threshold"))
+    meta, calibration = model.metadata, model.thresholds(volume)
+    threshold, seed = calibration.pixel, calibration.seed
     collect = seed_level(threshold, seed)  # what findings grow from
     # stage 1, slice by slice in batches: network, residual, planar filtering (model resolution)
     planar = np.zeros((n, size, size), np.float32)
@@ -213,7 +212,7 @@ def detect(
     check_cancel(cancel)
     score = series_score(scores)
     problem = organ_share_problem(organ_pixels / n, Fits.from_metadata(model.metadata))
-    problem = problem or score_range_problem(score, model)
+    problem = problem or score_range_problem(score, calibration.normal_scores)
     if problem:
         return Result.not_assessed(volume, problem, info)
     labels, findings = segment_voxels(
@@ -224,16 +223,16 @@ def detect(
         min_size_mm3=float(meta.get("min_size_mm3", 30.0)),
         min_area_mm2=float(meta.get("min_area_mm2", 10.0)),
         seed=seed,
-        mass=_optional(meta.get("mass_threshold")),
+        mass=calibration.mass,
     )
     report(progress, 1.0, f"{len(findings)} findings")
     return Result(
         source=volume.source,
         series_uid=volume.series_uid,
-        model=info,
+        model=replace(info, threshold=calibration.series),
         score=score,
-        threshold=model.threshold,
-        abnormal=score > model.threshold,
+        threshold=calibration.series,
+        abnormal=score > calibration.series,
         slice_scores=scores,
         anomaly_map=full,
         labels=labels,
@@ -261,10 +260,6 @@ def _prepared(volume: Volume, pre: Preprocessing, box: Box) -> Iterator[tuple[in
             if start + BATCH_SLICES < n:
                 future = pool.submit(one, start + BATCH_SLICES)
             yield batch
-
-
-def _optional(value) -> float | None:
-    return None if value is None else float(value)
 
 
 def _store(

@@ -15,12 +15,14 @@ own normal studies (`ctviewer train`).
 
     .venv/bin/python scripts/train_default_model.py --recalibrate resources/models/default.pt
 
-keeps a checkpoint's network and recalibrates it on fresh normal phantoms of
-`--calibration-shape` (default 64 slices of 4.7 mm; after training too when that option is given).
-The 3D blob measure responds to the slice spacing, so thresholds hold for the spacing they were
-calibrated at: on 64-slice normals lung1's nodule becomes a finding, but series with 9-12 mm
-slices get false findings, so the shipped model keeps its held-back calibration until the
-thresholds follow the slice spacing (FINDINGS.md, chest8 and the lead's note after it).
+keeps a checkpoint's network and main calibration and adds calibrations per slice spacing, each
+on 24 fresh normal phantoms with `--spacing-slices` slices over the same chest (default 24 to 192:
+12.5 mm to 1.6 mm), as training does after its held-back calibration. The 3D blob measure
+responds to the slice spacing, so a series is judged by the calibration nearest its spacing
+(`ctviewer.model.thresholds`); a single image (scored in 2D) by one on `--single-images` slices of
+each normal. The main one, on 6 held-back phantoms of 9.4 mm, is kept. lung1's 5 mm series is
+judged by the 4.7 mm one and its nodule is a finding (FINDINGS.md, chest8 and "Calibration per
+slice spacing", session 9). About 12 min on one CPU thread.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 from bundled_model import train_and_save
 
@@ -41,7 +44,9 @@ from ctviewer.synth.phantom import make_phantom
 WINDOWS = ((40.0, 400.0), (-600.0, 1500.0))  # soft tissue, lung
 HU_RANGE = (-950.0, 200.0)  # lung to soft tissue: bone edges are not findings
 BLOB_MM = (6.0, 9.0, 14.0)  # blob filter radii: compact lesions >= ~5 mm kept, vessels fade
-CALIBRATION_SHAPE = (64, 256, 256)  # fresh normals `--recalibrate` calibrates on by default
+# slices of the normals of each calibration per slice spacing: 12.5 mm down to 1.6 mm
+SPACING_SLICES = (24, 32, 40, 48, 56, 64, 96, 128, 192)
+SINGLE_IMAGES = 8  # slices from the middle half of each normal for the single-image calibration
 CALIBRATION_SEED = 2000  # their seeds: neither training (1000+) nor bench (5000+, 6000+) phantoms
 
 
@@ -72,14 +77,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
-        "--calibration-shape", type=int, nargs=3, default=None, metavar=("Z", "Y", "X")
+        "--spacing-slices",
+        type=int,
+        nargs="*",
+        default=SPACING_SLICES,
+        help="a calibration per slice spacing on normals of each of these numbers of slices",
     )
     parser.add_argument("--calibration-normals", type=int, default=24)
-    parser.add_argument("--recalibrate", type=Path, default=None, help="checkpoint to recalibrate")
+    parser.add_argument(
+        "--single-images",
+        type=int,
+        default=SINGLE_IMAGES,
+        help="a calibration for single images on this many slices of each normal (0: none)",
+    )
+    parser.add_argument(
+        "--recalibrate", type=Path, default=None, help="checkpoint to add the calibrations to"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.recalibrate is not None:
-        recalibrate(args.recalibrate, args)
+        add_spacing_calibrations(args.recalibrate, args)
         return 0
     volumes = [
         make_phantom(shape=tuple(args.shape), seed=1000 + s).volume for s in range(args.phantoms)
@@ -120,24 +137,64 @@ def main(argv: list[str] | None = None) -> int:
         args.out,
         f"{args.phantoms} synthetic chest phantoms {tuple(args.shape)} without lesions",
     )
-    if args.calibration_shape:
-        recalibrate(args.out, args)
+    if args.spacing_slices:
+        add_spacing_calibrations(args.out, args)
     return 0
 
 
-def recalibrate(path: Path, args: argparse.Namespace) -> None:
-    """The checkpoint's network recalibrated on fresh normal phantoms of the calibration shape
-    (its target specificity, threshold method, findings quantile and seed level kept)."""
+def add_spacing_calibrations(path: Path, args: argparse.Namespace) -> None:
+    """The checkpoint with a calibration per `--spacing-slices` count on fresh normal phantoms
+    of that many slices, and one on single slices (`--single-images`), beside its main
+    calibration, which is kept; written to `--out`."""
     from ctviewer.model.checkpoint import load_model, save_model
-    from ctviewer.model.train import calibrate
+    from ctviewer.model.thresholds import SPACING_KEY, normals_slice_mm
 
     model = load_model(path, device="cpu")
-    meta, shape = model.metadata, tuple(args.calibration_shape or CALIBRATION_SHAPE)
-    normals = [
-        make_phantom(shape=shape, seed=CALIBRATION_SEED + s).volume
-        for s in range(args.calibration_normals)
-    ]
-    cal = meta["calibration"]
+    cal = model.metadata["calibration"]
+    if cal.get("slice_mm") is None:  # the main calibration's normals: held-back training phantoms
+        cal["slice_mm"] = normals_slice_mm([make_phantom(shape=tuple(args.shape)).volume])
+    added = []
+    for slices in args.spacing_slices:
+        shape = (slices, *args.shape[1:])
+        normals = [make_phantom(shape=shape, seed=seed).volume for seed in _seeds(args)]
+        update = _calibration(model, normals, f"{len(normals)} fresh normal phantoms {shape}")
+        update["slice_mm"] = update["calibration"]["slice_mm"]
+        added.append(update)
+    if args.single_images:
+        images = _single_slices(args)
+        update = _calibration(model, images, f"{len(images)} single slices of fresh normals")
+        added.append({**update, "single_image": True})
+    model.metadata[SPACING_KEY] = added
+    save_model(model, args.out)
+    print(f"wrote {args.out}: main calibration at {cal['slice_mm']} mm kept, {len(added)} added")
+
+
+def _seeds(args: argparse.Namespace) -> range:
+    return range(CALIBRATION_SEED, CALIBRATION_SEED + args.calibration_normals)
+
+
+def _single_slices(args: argparse.Namespace) -> list:
+    """`--single-images` slices from the middle half of each fresh normal of the training shape,
+    each a volume of one slice (scored in 2D, as a single image is)."""
+    from dataclasses import replace
+
+    images = []
+    for seed in _seeds(args):
+        volume = make_phantom(shape=tuple(args.shape), seed=seed).volume
+        n = volume.n_slices
+        for z in np.linspace(n // 4, 3 * n // 4, args.single_images).round().astype(int):
+            origin = volume.index_to_mm(float(z), 0.0, 0.0)
+            images.append(replace(volume, array=volume.array[z : z + 1].copy(), origin=origin))
+    return images
+
+
+def _calibration(model, normals: list, on: str) -> dict:
+    """`model`'s calibration on `normals`, made as its main one was (target specificity,
+    threshold method, findings quantile and seed level kept), to add beside it."""
+    from ctviewer.model.thresholds import SPACING_KEY
+    from ctviewer.model.train import calibrate
+
+    meta, cal = model.metadata, model.metadata["calibration"]
     update = calibrate(
         model,
         normals,
@@ -146,13 +203,14 @@ def recalibrate(path: Path, args: argparse.Namespace) -> None:
         cal["method"],
         float(cal.get("findings_seed", 0.0)),
     )
-    meta.update(update)
-    meta["calibration"]["on"] = f"{len(normals)} fresh normal phantoms {shape}"
-    save_model(model, args.out)
+    del update[SPACING_KEY], update["target_specificity"]
+    update["calibration"]["on"] = on
     print(
-        f"wrote {args.out}: recalibrated on {len(normals)} normals {shape}, threshold "
-        f"{model.threshold:.5f}, pixel threshold {meta['pixel_threshold']:.5f}"
+        f"{update['calibration']['on']}: threshold {update['threshold']:.5f}, pixel threshold "
+        f"{update['pixel_threshold']:.5f}, mass {update.get('mass_threshold')}",
+        flush=True,
     )
+    return update
 
 
 if __name__ == "__main__":

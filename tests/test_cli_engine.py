@@ -16,6 +16,7 @@ from ctviewer.cli.main import main
 from ctviewer.model.autoencoder import AnomalyModel, Architecture, AutoEncoder
 from ctviewer.model.checkpoint import load_model, save_model
 from ctviewer.model.preprocess import Preprocessing
+from ctviewer.model.thresholds import SPACING_KEY
 from ctviewer.model.train import TrainConfig, train_model
 
 
@@ -134,6 +135,17 @@ def test_evaluate_and_calibrate(data, model_path: Path, tmp_path: Path, capsys) 
     after = json.loads(capsys.readouterr().out.split("\n", 2)[-1])
     assert after["accuracy"] >= numbers["accuracy"]
     assert load_model(recalibrated).metadata["calibration"]["method"] == "youden"
+
+
+def test_calibrate_drops_the_calibrations_per_slice_spacing(
+    data, model_path: Path, tmp_path: Path, capsys
+) -> None:
+    banded = tmp_path / "banded.pt"
+    band = {"threshold": -1.0, "pixel_threshold": 0.0, "slice_mm": 2.0}
+    save_model(load_model(model_path), banded, {SPACING_KEY: [band]})
+    assert main(["calibrate", "--model", str(banded), "--normal", str(data["normal"])]) == 0
+    assert "dropped 1 calibrations per slice spacing" in capsys.readouterr().out
+    assert load_model(banded).metadata[SPACING_KEY] == []
 
 
 def test_bad_inputs_give_one_line_errors(data, model_path: Path, tmp_path: Path, capsys) -> None:

@@ -200,6 +200,9 @@ def test_models_add_installs_and_lists_with_body_part(tmp_path: Path, chest_mode
     installed = json.loads(listed.stdout)["installed"]
     assert {"head"} in [set(e["body_parts"]) for e in installed]
     assert any(e["source"] == "user" and e["path"] == str(head.resolve()) for e in installed)
+    chest = next(e for e in installed if e["source"] == "bundled" and "chest" in e["body_parts"])
+    slices = chest["calibrated_slices_mm"]  # thin- and thick-slice series judged by their own
+    assert min(slices) < 5 and max(slices) > 9, slices
 
 
 def test_models_add_refuses_a_file_that_is_not_a_model(tmp_path: Path) -> None:

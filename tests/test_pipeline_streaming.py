@@ -15,6 +15,7 @@ from ctviewer.anomaly.segment import segment
 from ctviewer.model.autoencoder import AnomalyModel
 from ctviewer.model.checkpoint import load_model
 from ctviewer.model.preprocess import body_box, prepare_volume, restore
+from ctviewer.model.thresholds import SPACING_KEY
 from ctviewer.pipeline import detect, model_maps
 from ctviewer.synth.phantom import Lesion, make_phantom
 from ctviewer.volume import Volume
@@ -29,15 +30,21 @@ def bundled() -> AnomalyModel:
     return load_model(path, device="cpu")
 
 
-def dense(volume: Volume, model: AnomalyModel, threshold: float):
-    """The unstreamed path: the whole float32 map on the volume grid, then `segment`."""
+def dense(volume: Volume, model: AnomalyModel):
+    """The unstreamed path: the whole float32 map on the volume grid, then `segment` with the
+    calibration for the volume's slice spacing."""
     pre = model.preprocessing
     maps, scores = model_maps(prepare_volume(volume, pre), model)
     full = restore(maps, body_box(volume, pre), volume.shape[1:])
-    meta = model.metadata
-    seed, mass = meta.get("seed_threshold"), meta.get("mass_threshold")
-    labels, findings = segment(full, volume, threshold, 30.0, 10.0, seed, mass)
+    cal = model.thresholds(volume)
+    labels, findings = segment(full, volume, cal.pixel, 30.0, 10.0, cal.seed, cal.mass)
     return full, scores, labels, findings
+
+
+def with_map_threshold(model: AnomalyModel, threshold: float, **metadata) -> AnomalyModel:
+    """`model` with one map threshold for every series (its calibrations per spacing dropped)."""
+    meta = {**model.metadata, "pixel_threshold": threshold, SPACING_KEY: [], **metadata}
+    return AnomalyModel(model.net, meta)
 
 
 @pytest.mark.parametrize("threshold", [None, 0.05, -1.0])
@@ -46,9 +53,8 @@ def test_streamed_detect_matches_the_dense_path(bundled: AnomalyModel, threshold
     volume = make_phantom(shape=(70, 192, 192), seed=41, lesions=lesions).volume
     model = bundled
     if threshold is not None:  # low: many findings, some across slabs; < 0: the whole volume
-        model = AnomalyModel(bundled.net, {**bundled.metadata, "pixel_threshold": threshold})
-    limit = float(model.metadata["pixel_threshold"])
-    full, scores, labels, findings = dense(volume, model, limit)
+        model = with_map_threshold(bundled, threshold)
+    full, scores, labels, findings = dense(volume, model)
     result = detect(volume, model)
     assert result.anomaly_map.dtype == np.float16 and result.labels.dtype == np.uint8
     crossing = [f for f in result.findings if f.slice_start // 16 != f.slice_end // 16]
@@ -87,10 +93,9 @@ def test_streamed_detect_with_a_3d_blob_filter_matches_the_dense_path(bundled) -
     from ctviewer.pipeline import BATCH_SLICES
 
     scoring = dataclasses.replace(bundled.scoring, blob_mm=(6.0, 9.0), blob_on="image")
-    meta = {**bundled.metadata, "scoring": scoring.to_dict(), "pixel_threshold": 0.01}
-    model = AnomalyModel(bundled.net, meta)
+    model = with_map_threshold(bundled, 0.01, scoring=scoring.to_dict())
     volume = make_phantom(shape=(BATCH_SLICES + 6, 128, 128), seed=42).volume
-    full, scores, labels, findings = dense(volume, model, 0.01)
+    full, scores, labels, findings = dense(volume, model)
     result = detect(volume, model)
     assert np.array_equal(result.slice_scores, scores)
     assert result.findings == findings and np.array_equal(result.labels, labels)

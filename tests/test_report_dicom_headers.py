@@ -262,6 +262,7 @@ def finds_everything(tmp_path_factory: pytest.TempPathFactory) -> Path:
     fits = {"kind": "hu", "body_parts": []}  # any CT, any score: the export path is under test
     calibration = {**model.metadata.get("calibration", {}), "normal_scores": []}
     update = {"pixel_threshold": -1.0, "fits": fits, "calibration": calibration}
+    update["spacing_calibrations"] = []  # one calibration for every series: this one
     return save_model(model, path, update)
 
 

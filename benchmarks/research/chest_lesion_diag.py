@@ -30,6 +30,7 @@ from ctviewer.anomaly.maps import planar_map, residual, score_mask, shape_map  #
 from ctviewer.anomaly.shape import blob_filter  # noqa: E402
 from ctviewer.model.checkpoint import load_model  # noqa: E402
 from ctviewer.model.preprocess import prepare_volume, restore  # noqa: E402
+from ctviewer.model.thresholds import thresholds_for  # noqa: E402
 from ctviewer.pipeline import detect  # noqa: E402
 from ctviewer.synth.phantom import make_phantom  # noqa: E402
 
@@ -70,9 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     model = load_model(args.model, device="cpu")
-    meta = model.metadata
-    thr, seed = meta["pixel_threshold"], meta.get("seed_threshold", meta["pixel_threshold"])
-    mass_thr = meta.get("mass_threshold")
+    meta, shape = model.metadata, tuple(args.shape)
+    calibration = thresholds_for(meta, make_phantom(shape=shape).volume.spacing[0])
+    thr, mass_thr = calibration.pixel, calibration.mass
+    seed = thr if calibration.seed is None else calibration.seed
     print(
         json.dumps(
             {
@@ -84,7 +86,6 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     )
-    shape = tuple(args.shape)
     for i in range(args.volumes):
         rng = np.random.default_rng(5000 + i)
         lesions = bench_detect._lesions(rng, 2 * i, 1 + i % 3, 2.5)

@@ -138,6 +138,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from ctviewer.anomaly.score import youden_threshold
     from ctviewer.model.checkpoint import load_model, save_model
+    from ctviewer.model.thresholds import SPACING_KEY
     from ctviewer.model.train import calibrate
     from ctviewer.pipeline import load_inputs
 
@@ -159,13 +160,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         update["threshold"] = youden_threshold(normal + abnormal, labels)
         calibration.update(method="youden", abnormals=len(abnormal))
     out = args.out or args.model
+    dropped = len(model.metadata.get(SPACING_KEY) or [])
     save_model(model, out, update)
     threshold, method = update["threshold"], calibration["method"]
     if args.json:
-        print_json({"model": str(out), "threshold": threshold, **calibration})
+        print_json({"model": str(out), "threshold": threshold, **calibration, "dropped": dropped})
     else:
         counts = f"{len(normals)} normal, {calibration.get('abnormals', 0)} abnormal"
         print(f"threshold {threshold:.6f} ({method}; {counts})")
+        if dropped:
+            print(f"dropped {dropped} calibrations per slice spacing: this one judges every series")
         print(f"wrote {out}")
     return 0
 

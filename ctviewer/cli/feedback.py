@@ -233,7 +233,8 @@ def run_models(args: argparse.Namespace) -> int:
     print("installed models (the one that fits each series is used):")
     for e in catalog.entries:
         parts = e.fits.parts_text()
-        print(f"  {e.name:<28} {e.version:<24} {parts:<16} {e.fits.kind_text():<12} {e.source}")
+        line = f"  {e.name:<28} {e.version:<24} {parts:<16} {e.fits.kind_text():<12} {e.source}"
+        print(line + (f"  {e.slices_text()}" if e.slices_text() else ""))
     for warning in catalog.problems:
         print(f"  warning: {warning}")
     print("learned versions:")

@@ -19,7 +19,8 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from ctviewer.anomaly.maps import Scoring
 from ctviewer.model.catalog import Fits
 from ctviewer.model.preprocess import Preprocessing
-from ctviewer.volume import ModelInfo
+from ctviewer.model.thresholds import Thresholds, thresholds_for, volume_slice_mm
+from ctviewer.volume import ModelInfo, Volume
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,8 @@ class AnomalyModel:
 
     `metadata` is the JSON-able dict stored in the checkpoint: name, version, architecture,
     preprocessing, scoring, threshold (series score), pixel_threshold (map → findings),
-    min_size_mm3 / min_area_mm2, target_specificity and a training-data summary (counts only).
+    min_size_mm3 / min_area_mm2, target_specificity and a training-data summary (counts only);
+    optionally more calibrations per slice spacing (`model.thresholds`).
     """
 
     def __init__(
@@ -156,7 +158,12 @@ class AnomalyModel:
 
     @property
     def threshold(self) -> float:
+        """The series threshold of the main calibration."""
         return float(self.metadata.get("threshold", 0.0))
+
+    def thresholds(self, volume: Volume) -> Thresholds:
+        """The calibration `volume` is judged by: the one nearest its slice spacing."""
+        return thresholds_for(self.metadata, volume_slice_mm(volume))
 
     @property
     def info(self) -> ModelInfo:

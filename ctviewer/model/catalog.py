@@ -23,6 +23,7 @@ from pathlib import Path
 from ctviewer import paths
 from ctviewer.errors import CTViewerError
 from ctviewer.model.anatomy import AnatomyGuess, guess_body_parts
+from ctviewer.model.thresholds import calibrations
 from ctviewer.volume import Volume
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ class CatalogEntry:
     fits: Fits
     source: str  # "bundled", "user" or "learned"
     training: str = ""  # what it was trained on, in words
+    slices_mm: tuple[float, ...] = ()  # slice spacings it is calibrated at (`model.thresholds`)
 
     def to_json(self) -> dict:
         return {
@@ -133,7 +135,16 @@ class CatalogEntry:
             "body_parts": list(self.fits.body_parts),
             "kind": self.fits.kind,
             "training": self.training,
+            "calibrated_slices_mm": list(self.slices_mm),
         }
+
+    def slices_text(self) -> str:
+        """ "calibrated at 2.3-9.4 mm slices (9 calibrations)", or "" when none is recorded."""
+        if not self.slices_mm:
+            return ""
+        low, high, n = min(self.slices_mm), max(self.slices_mm), len(self.slices_mm)
+        span = f"{low:.2g} mm" if low == high else f"{low:.2g}-{high:.2g} mm"
+        return f"calibrated at {span} slices" + (f" ({n} calibrations)" if n > 1 else "")
 
 
 def read_entry(path: str | Path, source: str) -> CatalogEntry:
@@ -149,6 +160,7 @@ def read_entry(path: str | Path, source: str) -> CatalogEntry:
         fits=Fits.from_metadata(meta),
         source=source,
         training=str(meta.get("training", {}).get("data", "")),
+        slices_mm=tuple(sorted({c.slice_mm for c in calibrations(meta) if c.slice_mm})),
     )
 
 

@@ -21,10 +21,10 @@ from ctviewer import paths
 from ctviewer.errors import ModelError
 from ctviewer.model.autoencoder import AnomalyModel, Architecture, build_network
 from ctviewer.model.device import choose_device
+from ctviewer.model.thresholds import SPACING_KEY, THRESHOLD_KEYS
 
 FORMAT = "ctviewer-anomaly-model/1"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-FINITE_KEYS = ("threshold", "pixel_threshold", "seed_threshold", "mass_threshold")
 
 
 def refusal_reason(error: Exception) -> str:
@@ -37,13 +37,24 @@ def refusal_reason(error: Exception) -> str:
 
 
 def check_finite(state_dict: dict, metadata: dict) -> None:
-    """ModelError when a weight or a threshold is NaN or infinite (every verdict would be void)."""
-    for key in FINITE_KEYS:
-        if key in metadata and not math.isfinite(float(metadata[key])):
-            raise ModelError(f"{key} is {metadata[key]}, not a finite number")
+    """ModelError when a weight or a threshold is NaN or infinite (every verdict would be void),
+    in the main calibration or one made for a slice spacing."""
+    for where, calibration in (("", metadata), *_per_spacing(metadata)):
+        for key in THRESHOLD_KEYS:
+            value = calibration.get(key)
+            if value is not None and not math.isfinite(float(value)):
+                raise ModelError(f"{where}{key} is {value}, not a finite number")
     for name, tensor in state_dict.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise ModelError(f"weight {name} holds NaN or infinite values")
+
+
+def _per_spacing(metadata: dict) -> list[tuple[str, dict]]:
+    """(label, calibration) of each calibration made for a slice spacing."""
+    extra = metadata.get(SPACING_KEY) or []
+    if not isinstance(extra, list) or not all(isinstance(c, dict) for c in extra):
+        raise ModelError(f"{SPACING_KEY} is not a list of calibrations")
+    return [(f"{SPACING_KEY}[{k}] ({c.get('slice_mm')} mm) ", c) for k, c in enumerate(extra)]
 
 
 def save_model(model: AnomalyModel, path: str | Path, metadata: dict | None = None) -> Path:

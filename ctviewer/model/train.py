@@ -37,6 +37,7 @@ from ctviewer.model.checkpoint import load_model
 from ctviewer.model.device import choose_device
 from ctviewer.model.preprocess import LEVEL, Preprocessing, prepare_volume, restore
 from ctviewer.model.synthetic import crop_patches, paste_lesions, paste_patch
+from ctviewer.model.thresholds import SPACING_KEY, normals_slice_mm
 from ctviewer.pipeline import Input, load_inputs, model_maps, volume_midline
 from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report, subrange
 from ctviewer.volume import Volume
@@ -311,7 +312,8 @@ def calibrate(
     quantile of the normals' map maxima (0.9: about one normal in ten shows a finding). With
     `findings_seed`, findings are regions above that share of the findings threshold, and the
     mass threshold is the same quantile of the normals' largest region masses
-    (`anomaly.segment`)."""
+    (`anomaly.segment`). The update also drops any calibrations per slice spacing
+    (`model.thresholds`): they were made for the network and calibration it replaces."""
     scores, peaks, maps_full = [], [], []
     for volume in normals:
         prepared = prepare_volume(volume, model.preprocessing)
@@ -331,13 +333,19 @@ def calibrate(
             "method": method,
             "findings_quantile": findings_quantile,
             "normal_scores": [round(float(v), 6) for v in scores],
+            "slice_mm": normals_slice_mm(normals),
         },
+        SPACING_KEY: [],
     }
     if findings_seed > 0:
         seed = findings_seed * pixel_threshold
-        min_size = float(model.metadata.get("min_size_mm3", 30.0))
+        volume_mm3 = float(model.metadata.get("min_size_mm3", 30.0))
+        area_mm2 = float(model.metadata.get("min_area_mm2", 10.0))  # what `segment` applies
         pairs = zip(maps_full, normals, strict=True)
-        masses = [region_stats(m, v, seed, min_size)[1] for m, v in pairs]
+        masses = [
+            region_stats(m, v, seed, area_mm2 if v.n_slices == 1 else volume_mm3)[1]
+            for m, v in pairs
+        ]
         update["seed_threshold"] = seed
         update["mass_threshold"] = float(np.quantile(masses, findings_quantile))
         update["calibration"]["findings_seed"] = findings_seed
