@@ -87,7 +87,8 @@ def largest_blob_filter(
     for start, stop in _runs(n, where, halo):
         low, high = max(0, start - halo), min(n, stop + halo)
         if where[start:stop].any():
-            jobs += [(start, stop, low, high, im, r) for im in images for r in scales_mm]
+            jobs += [(start, stop, low, high, im, r) for r in scales_mm for im in images]
+    jobs.sort(key=lambda job: -job[-1])  # the largest scales (longest kernels) first
 
     def one(job) -> np.ndarray:
         start, stop, low, high, image, radius = job
