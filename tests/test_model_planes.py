@@ -121,7 +121,10 @@ def _chest_stack(seed: int, lesions: list[Lesion]) -> tuple[np.ndarray, np.ndarr
 
 @pytest.mark.parametrize("seed", [0, 7])
 def test_stack_body_and_lung_masks_equal_the_per_slice_code(seed: int) -> None:
-    lesions = [Lesion("juxtapleural", radius_mm=8.0, seed=seed), Lesion("nodule", radius_mm=5.0, seed=seed)]
+    lesions = [
+        Lesion("juxtapleural", radius_mm=8.0, seed=seed),
+        Lesion("nodule", radius_mm=5.0, seed=seed),
+    ]
     hu, foreground = _chest_stack(seed, lesions)
     body = pp.body_masks(foreground)
     assert np.array_equal(body, _per_slice(_old_body_mask_2d, foreground))
