@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ctviewer.anomaly.maps import (
     Scoring,
@@ -102,8 +103,16 @@ def model_maps(
     """Filtered maps (n, s, s) and slice scores (n,) at model resolution for prepared slices
     (a whole volume: the volumetric stage reads across them); `line` as in `planar_maps`."""
     part = planar_maps(prepared, model, line)
-    maps = shape_map(part.planar, part.mask, model.scoring, prepared.spacing_mm, part.images)
+    maps = shape_map(
+        part.planar, part.mask, model.scoring, prepared.spacing_mm, part.images, cpu_threads()
+    )
     return maps, slice_scores(maps, part.mask, model.scoring)
+
+
+def cpu_threads() -> int:
+    """Threads the CPU stages may use: torch's intra-op thread count (`ctviewer bench
+    --threads`, one per screening worker), so that both follow one budget."""
+    return max(1, torch.get_num_threads())
 
 
 def volume_midline(
@@ -197,7 +206,7 @@ def detect(
         report(progress, 0.7 * stop / n, f"analysed {stop}/{n} slices")
     # stage 2, across slices: the blob measure (`shape_map`), then the slice scores
     check_cancel(cancel)
-    maps = shape_map(planar, mask, model.scoring, spacing, images)
+    maps = shape_map(planar, mask, model.scoring, spacing, images, cpu_threads())
     del planar, images
     scores = slice_scores(maps, mask, model.scoring)
     # stage 3: the map restored onto the volume grid, RESTORE_SLICES at a time

@@ -4,6 +4,8 @@ as the whole volume."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import ndimage
 
@@ -89,3 +91,34 @@ def test_runs_of_slices_give_the_whole_stack_and_shared_passes_the_plain_derivat
     for order, values in zip(shape.HESSIAN, shared, strict=True):
         plain = shape._derivative(maps, sigmas, order, SPACING)[inside]
         assert np.array_equal(values, plain)
+
+
+def test_largest_over_images_on_threads_is_the_per_image_maximum(monkeypatch) -> None:
+    from ctviewer.anomaly import shape
+
+    rng = np.random.default_rng(2)
+    images = [
+        np.clip(ndimage.gaussian_filter(rng.standard_normal((48, 36, 36)), s), 0, None)
+        for s in (1.2, 2.0)
+    ]
+    images = [im.astype(np.float32) for im in images]
+    where = np.zeros(images[0].shape, bool)
+    where[4:44, 6:30, 8:28] = True
+
+    def alone(image: np.ndarray) -> np.ndarray:  # one image, one scale at a time, whole stack
+        best = np.zeros_like(image)
+        for radius in SCALES:
+            sigmas = shape.blob_sigmas(radius, SPACING, True)
+            response = shape._blob_3d(image, sigmas, SPACING, radius / math.sqrt(3), where)
+            np.maximum(best, response, out=best)
+        return np.where(where, best, 0.0).astype(np.float32)
+
+    expected = np.maximum(alone(images[0]), alone(images[1]))
+    monkeypatch.setattr(shape, "CHUNK_VOXELS", 12 * 36 * 36)  # several runs of slices
+    assert len(shape._runs(48, where, halo_slices(SCALES, SPACING))) > 1
+    for threads in (1, 2, 3):
+        found = shape.largest_blob_filter(images, SPACING, SCALES, where, threads)
+        assert np.array_equal(found, expected), threads
+    assert np.array_equal(
+        blob_filter(images[0], SPACING, SCALES, where, threads=2), alone(images[0])
+    )

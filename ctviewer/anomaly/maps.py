@@ -15,7 +15,7 @@ from scipy import ndimage
 
 from ctviewer.anomaly.midline import Midline, reflect
 from ctviewer.anomaly.score import top_percent_mean
-from ctviewer.anomaly.shape import blob_filter
+from ctviewer.anomaly.shape import blob_filter, largest_blob_filter
 from ctviewer.errors import ModelError
 
 SLICE_SCORES = ("top_percent", "mae", "blob")
@@ -144,20 +144,19 @@ def shape_map(
     scoring: Scoring,
     spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0),
     images: np.ndarray | None = None,
+    threads: int = 1,
 ) -> np.ndarray:
     """The volumetric part of `anomaly_map`: a `planar_map` weighed by the blob measure of the
     image or replaced by its own (`Scoring.blob_mm`); unchanged without blob scales. It reads
-    across slices, so it needs every slice of the volume at once."""
+    across slices, so it needs every slice of the volume at once; the blob measure runs on up
+    to `threads` threads (the same numbers on any number)."""
     if scoring.blob_mm and scoring.blob_on == "image" and images is not None:
-        channels = images.swapaxes(0, 1)
-        blobs = blob_filter(channels[0], spacing_mm, scoring.blob_mm, mask)
-        for channel in channels[1:]:  # the largest over the channels, one at a time
-            np.maximum(blobs, blob_filter(channel, spacing_mm, scoring.blob_mm, mask), out=blobs)
+        channels = list(images.swapaxes(0, 1))  # the largest measure over the channels
+        blobs = largest_blob_filter(channels, spacing_mm, scoring.blob_mm, mask, threads)
         return np.sqrt(planar * blobs).astype(np.float32)
     if scoring.blob_mm:
-        return np.where(mask, blob_filter(planar, spacing_mm, scoring.blob_mm), 0.0).astype(
-            np.float32
-        )
+        blobs = blob_filter(planar, spacing_mm, scoring.blob_mm, threads=threads)
+        return np.where(mask, blobs, 0.0).astype(np.float32)
     return planar
 
 

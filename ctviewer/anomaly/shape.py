@@ -12,6 +12,7 @@ slices (the z spacing from the volume) and in 2D on a single image. Scales are b
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import ndimage
@@ -45,34 +46,59 @@ def blob_filter(
     spacing_mm: tuple[float, float, float],
     scales_mm: tuple[float, ...],
     where: np.ndarray | None = None,
+    threads: int = 1,
 ) -> np.ndarray:
     """Multiscale blob measure (n, s, s) of a bright map or image (n, s, s), measured where
     `where` is True (default: where the map is above 0) and 0 elsewhere; `spacing_mm` is its
     (z, y, x) voxel size. 3D when n > 1 (in runs of slices, each read with its halo, so the
-    result is that of the whole stack at once), else each slice in 2D."""
+    result is that of the whole stack at once), else each slice in 2D; `threads` as in
+    `largest_blob_filter`."""
     maps = np.asarray(maps, dtype=np.float32)
-    out = np.zeros_like(maps)
-    where = maps > 0 if where is None else where
+    return largest_blob_filter(
+        [maps], spacing_mm, scales_mm, maps > 0 if where is None else where, threads
+    )
+
+
+def largest_blob_filter(
+    images: list[np.ndarray],
+    spacing_mm: tuple[float, float, float],
+    scales_mm: tuple[float, ...],
+    where: np.ndarray,
+    threads: int = 1,
+) -> np.ndarray:
+    """The largest `blob_filter` over `images` (each (n, s, s), measured where `where` is
+    True). The 3D measure of each run of slices, image and scale is one job, run on up to
+    `threads` threads at once (scipy's filters leave the GIL): each job's numbers are those it
+    gives alone and the maximum is exact, so the result does not depend on `threads`."""
+    images = [np.asarray(m, dtype=np.float32) for m in images]
+    out = np.zeros_like(images[0])
     if not scales_mm or not where.any():
         return out
-    if maps.shape[0] == 1:
-        for radius in scales_mm:
-            sigmas = blob_sigmas(radius, spacing_mm, False)
-            response = _blob_2d(maps[0], sigmas, spacing_mm[1:], radius / math.sqrt(2))
-            np.maximum(out[0], response, out=out[0])
+    n = out.shape[0]
+    if n == 1:
+        for image in images:
+            for radius in scales_mm:
+                sigmas = blob_sigmas(radius, spacing_mm, False)
+                response = _blob_2d(image[0], sigmas, spacing_mm[1:], radius / math.sqrt(2))
+                np.maximum(out[0], response, out=out[0])
         return np.where(where, out, 0.0).astype(np.float32)
-    n, halo = maps.shape[0], halo_slices(scales_mm, spacing_mm)
+    halo = halo_slices(scales_mm, spacing_mm)
+    jobs = []
     for start, stop in _runs(n, where, halo):
         low, high = max(0, start - halo), min(n, stop + halo)
-        part, inside = maps[low:high], where[low:high]
-        if not inside[start - low : stop - low].any():
-            continue
-        best = np.zeros(part.shape, np.float32)
-        for radius in scales_mm:
-            sigmas = blob_sigmas(radius, spacing_mm, True)
-            response = _blob_3d(part, sigmas, spacing_mm, radius / math.sqrt(3), inside)
-            np.maximum(best, response, out=best)
-        out[start:stop] = best[start - low : stop - low]
+        if where[start:stop].any():
+            jobs += [(start, stop, low, high, im, r) for r in scales_mm for im in images]
+    jobs.sort(key=lambda job: -job[-1])  # the largest scales (longest kernels) first
+
+    def one(job) -> np.ndarray:
+        start, stop, low, high, image, radius = job
+        sigmas = blob_sigmas(radius, spacing_mm, True)
+        part = _blob_3d(image[low:high], sigmas, spacing_mm, radius / math.sqrt(3), where[low:high])
+        return part[start - low : stop - low]
+
+    with ThreadPoolExecutor(max(1, min(threads, len(jobs)))) as pool:
+        for (start, stop, *_), part in zip(jobs, pool.map(one, jobs), strict=True):
+            np.maximum(out[start:stop], part, out=out[start:stop])
     return np.where(where, out, 0.0).astype(np.float32)
 
 
@@ -111,20 +137,23 @@ def _hessian(part: np.ndarray, sigmas, spacing, inside: np.ndarray) -> list[np.n
     """The six Gaussian second derivatives of `part` (in `HESSIAN` order) at the voxels
     `inside`. Each is `ndimage.gaussian_filter`'s z, then y, then x pass, and passes that
     derivatives share are computed once (15 one-axis passes instead of 18, the long z kernel
-    3 times instead of 6): the numbers are those of six separate calls."""
+    3 times instead of 6), and the x passes run only on the rows (z, y) that hold a voxel
+    inside (each row is filtered on its own): the numbers are those of six separate calls."""
 
-    def one(image, axis, order):
+    def one(image, sigma, axis, order):
         return ndimage.gaussian_filter1d(
-            image, sigmas[axis], axis, order, truncate=TRUNCATE, mode="nearest"
+            image, sigma, axis, order, truncate=TRUNCATE, mode="nearest"
         )
 
+    rows = inside.any(axis=2)  # (z, y)
+    within = inside[rows]  # (rows, x): the voxels inside, in the order of `part[inside]`
     found: dict[tuple[int, int, int], np.ndarray] = {}
     for oz in (0, 1, 2):  # one z pass, then its y passes, then their x passes: 3 boxes at most
-        along_z = one(part, 0, oz)
+        along_z = one(part, sigmas[0], 0, oz)
         for oy in sorted({o[1] for o in HESSIAN if o[0] == oz}):
-            along_zy = one(along_z, 1, oy)
+            lines = one(along_z, sigmas[1], 1, oy)[rows]
             for order in (o for o in HESSIAN if o[:2] == (oz, oy)):
-                found[order] = _scale(one(along_zy, 2, order[2])[inside], order, spacing)
+                found[order] = _scale(one(lines, sigmas[2], 1, order[2])[within], order, spacing)
     return [found[o] for o in HESSIAN]
 
 

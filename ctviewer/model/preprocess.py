@@ -21,6 +21,7 @@ from scipy import ndimage
 from skimage.morphology import convex_hull_image
 
 from ctviewer.errors import ModelError
+from ctviewer.model import planes
 from ctviewer.volume import Volume
 
 Box = tuple[int, int, int, int]  # y0, x0, y1, x1 in volume pixels (square, may exceed the image)
@@ -167,16 +168,25 @@ def _foreground(slab: np.ndarray, pre: Preprocessing) -> np.ndarray:
 
 
 def body_mask_2d(foreground: np.ndarray) -> np.ndarray:
-    """Largest connected region of a slice's foreground, opened (cuts thin attachments such as
-    the table or letter marks) and with its holes filled. Holes are filled before the opening
-    too: a chest wall thinner than the opening would otherwise open a lung to the outside."""
+    """`body_masks` of one slice."""
+    return body_masks(np.asarray(foreground, dtype=bool)[None])[0]
+
+
+def body_masks(foreground: np.ndarray) -> np.ndarray:
+    """Per slice of an (n, y, x) stack: the largest connected region of the slice's foreground,
+    opened (cuts thin attachments such as the table or letter marks) and with its holes filled.
+    Holes are filled before the opening too: a chest wall thinner than the opening would
+    otherwise open a lung to the outside. Each step runs on the whole stack (`planes`)."""
+    foreground = np.asarray(foreground, dtype=bool)
     if not foreground.any():
         return foreground
-    iterations = max(1, round(foreground.shape[0] / 64))
-    before = fill_holes(_largest(foreground))
-    opened = _morph(ndimage.binary_opening, foreground, iterations)
-    after = fill_holes(_largest(opened if opened.any() else foreground))
-    return after | _largest(_morph(ndimage.binary_opening, before, iterations))
+    iterations = max(1, round(foreground.shape[1] / 64))
+    before = planes.fill_holes(planes.largest(foreground))
+    opened = planes.opening(foreground, iterations)
+    empty = ~opened.any(axis=(1, 2))  # slices the opening emptied keep their foreground
+    opened[empty] = foreground[empty]
+    after = planes.fill_holes(planes.largest(opened))
+    return after | planes.largest(planes.opening(before, iterations))
 
 
 def body_box(volume: Volume, pre: Preprocessing) -> Box:
@@ -189,9 +199,7 @@ def body_box(volume: Volume, pre: Preprocessing) -> Box:
     zs = np.linspace(0, volume.n_slices - 1, min(volume.n_slices, 24)).round().astype(int)
     coarse = model_values(volume, pre, np.unique(zs))[:, ::step, ::step]
     fg = _foreground(coarse, pre)
-    union = np.zeros(fg.shape[1:], dtype=bool)
-    for mask in fg:
-        union |= body_mask_2d(mask)
+    union = body_masks(fg).any(axis=0)
     if not union.any():
         return _square(0, 0, ny, nx, max(ny, nx))
     ys, xs = np.nonzero(union)
@@ -246,24 +254,13 @@ def _normalize(images: np.ndarray, body: np.ndarray, organ: np.ndarray) -> np.nd
     return out
 
 
-CROSS = ndimage.generate_binary_structure(2, 1)
-
-
 def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """`ndimage.binary_fill_holes` of a 2D mask, the same pixels in one labelling pass: the
-    background (4-connected) components that touch no edge are holes. scipy grows the
-    outside in by repeated dilation, slow on the slices' large hole-free masks."""
+    """`ndimage.binary_fill_holes` of a 2D mask (`planes.fill_holes` of one slice); other
+    dimensions go to scipy."""
     mask = np.asarray(mask, dtype=bool)
     if mask.ndim != 2:
         return ndimage.binary_fill_holes(mask)
-    labels, n = ndimage.label(~mask, structure=CROSS)
-    if n == 0:
-        return np.ones_like(mask, dtype=bool)
-    outside = np.zeros(n + 1, bool)
-    for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
-        outside[edge] = True
-    outside[0] = False
-    return ~outside[labels]
+    return planes.fill_holes(mask[None])[0]
 
 
 def _largest(mask: np.ndarray) -> np.ndarray:
@@ -320,25 +317,36 @@ def skull_strip_hu(hu: np.ndarray, body: np.ndarray) -> np.ndarray:
 
 
 def lung_mask(hu: np.ndarray, body: np.ndarray) -> np.ndarray:
-    """Aerated lung inside the body with what it encloses (nodules, vessels) filled in, and
-    what bulges into it from its rim kept: each lung is closed, and the small, shallow pockets
-    between it and its convex hull (a juxtapleural nodule, a tumour on the chest wall or
-    mediastinum) are added.
+    """`lung_masks` of one slice."""
+    return lung_masks(np.asarray(hu)[None], np.asarray(body, dtype=bool)[None])[0]
+
+
+def lung_masks(hu: np.ndarray, body: np.ndarray) -> np.ndarray:
+    """Per slice of (n, y, x) HU and body stacks: aerated lung inside the body with what it
+    encloses (nodules, vessels) filled in, and what bulges into it from its rim kept: each lung
+    is closed, and the small, shallow pockets between it and its convex hull (a juxtapleural
+    nodule, a tumour on the chest wall or mediastinum) are added. The opening, labelling and
+    hole filling run on the whole stack (`planes`); each lung's pockets on their own.
     Morphology is sized for a 128-pixel slice and scaled with the slice."""
-    lung = _morph(ndimage.binary_opening, body & (hu > LUNG_HU[0]) & (hu < LUNG_HU[1]), 1)
-    labels, n = ndimage.label(lung)
-    if n == 0:
+    lung = planes.opening(body & (hu > LUNG_HU[0]) & (hu < LUNG_HU[1]), 1)
+    labels, z = planes.label(lung)
+    if not z.size:
         return lung
-    sizes = np.bincount(labels.ravel())[1:]
+    sizes = np.bincount(labels.ravel(), minlength=z.size + 1)[1:]
+    largest = np.zeros(len(lung), sizes.dtype)
+    np.maximum.at(largest, z, sizes)
     out = np.zeros_like(lung)
-    scale = hu.shape[0] / 128
+    scale = hu.shape[1] / 128
     close = max(1, round(LUNG_CLOSE * scale))
-    boxes = ndimage.find_objects(labels)
-    for k in np.flatnonzero(sizes >= max(16, 0.1 * sizes.max())) + 1:
+    for k in np.flatnonzero(sizes >= np.maximum(16, 0.1 * largest[z])) + 1:
         # everything below stays inside the lung's convex hull: work in its box, framed
-        box = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in boxes[k - 1])
-        out[box] |= _with_pockets(labels[box] == k, hu[box], close, scale) & body[box]
-    return fill_holes(out | lung)
+        at = z[k - 1]
+        one = labels[at] == k
+        ys, xs = np.flatnonzero(one.any(axis=1)), np.flatnonzero(one.any(axis=0))
+        box = (slice(max(ys[0] - 1, 0), ys[-1] + 2), slice(max(xs[0] - 1, 0), xs[-1] + 2))
+        part = _with_pockets(one[box], hu[at][box], close, scale) & body[at][box]
+        out[at][box] |= part
+    return planes.fill_holes(out | lung)
 
 
 def _with_pockets(one: np.ndarray, hu: np.ndarray, close: int, scale: float) -> np.ndarray:
@@ -348,7 +356,7 @@ def _with_pockets(one: np.ndarray, hu: np.ndarray, close: int, scale: float) -> 
     hilum and the spine's groove are wide and deep, and the mediastinum's shallow bays hold fat."""
     pad = close + 1
     padded = np.pad(one, pad)
-    closed = ndimage.binary_closing(padded, iterations=close)[pad:-pad, pad:-pad]
+    closed = planes.closing(padded, close)[pad:-pad, pad:-pad]
     lung = fill_holes(closed | one)
     pockets, n = ndimage.label(convex_hull_image(lung) & ~lung)
     if n == 0:
@@ -392,7 +400,7 @@ def prepare(
     )
     where = np.searchsorted(needed, index)  # (n, 2*context+1) rows of `small`
     channels = _intensities(small, pre)[where].reshape(len(z), pre.in_channels, work, work)
-    body = np.stack([body_mask_2d(m) for m in _foreground(small[where[:, pre.context]], pre)])
+    body = body_masks(_foreground(small[where[:, pre.context]], pre))
     centre = channels[:, pre.context * pre.channels_per_slice]
     hu_head = windows_hu(volume, pre) and pre.organ == "inner" and pre.skull_hu
     if hu_head:  # head CT in HU: the skull stripped by HU (skull_strip_hu)
@@ -407,7 +415,7 @@ def prepare(
     elif pre.organ == "inner":
         organ = np.stack(list(map(inner_mask, centre, body)))
     elif pre.organ == "lungs" and pre.kind == "hu":
-        organ = np.stack(list(map(lung_mask, small[where[:, pre.context]], body)))
+        organ = lung_masks(small[where[:, pre.context]], body)
     else:
         organ = body
     if pre.hu_range is not None and pre.kind == "hu":  # e.g. leave bone out of the scoring
