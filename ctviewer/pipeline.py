@@ -246,6 +246,7 @@ def detect(
         anomaly_map=full,
         labels=labels,
         findings=findings,
+        calibration=calibration.label,
     )
 
 

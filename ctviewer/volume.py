@@ -221,6 +221,7 @@ class Result:
     findings: list[Finding] = field(default_factory=list)
     assessed: bool = True  # False: no model fits this series; nothing above is a verdict
     not_assessed_reason: str = ""  # one line, shown wherever the verdict would be
+    calibration: str = ""  # which of the model's calibrations judged it, e.g. "4.69 mm slices"
 
     @classmethod
     def not_assessed(cls, volume: Volume, reason: str, model: ModelInfo | None = None) -> Result:
@@ -292,6 +293,8 @@ class Result:
         }
         if self.series_uid:
             item["series_uid"] = self.series_uid
+        if self.calibration:
+            item["calibration"] = self.calibration
         if map_path is not None:
             item["map"] = map_path
         return item

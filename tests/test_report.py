@@ -128,6 +128,13 @@ def test_verdict_without_findings_is_worded_as_decision_support(tmp_path: Path) 
     assert "not above the series threshold" in text
 
 
+def test_the_pdf_says_which_calibration_gave_the_threshold(tmp_path: Path) -> None:
+    volume, result = hand_case(blobs=[], abnormal=False)
+    result.calibration = "4.69 mm slices"
+    text = pdf_text(export_report(volume, result, tmp_path / "c.pdf").pdf)
+    assert "(for 4.69 mm slices)" in text
+
+
 def test_regions_below_the_series_threshold_are_listed_but_not_flagged() -> None:
     _, result = hand_case(abnormal=False)
     headline, detail = result.verdict()

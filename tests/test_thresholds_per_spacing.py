@@ -65,6 +65,8 @@ def test_detect_judges_a_series_by_its_slice_spacing() -> None:
     assert on_thin.assessed and on_thick.assessed
     assert on_thin.threshold == -1.0 and on_thin.abnormal and on_thin.model.threshold == -1.0
     assert on_thick.threshold == 1e9 and not on_thick.abnormal
+    assert on_thin.calibration == "4.7 mm slices" == on_thin.to_json()["calibration"]
+    assert on_thick.calibration == "18.8 mm slices"
 
 
 def test_calibrating_records_the_spacing_and_drops_stale_calibrations() -> None:

@@ -53,6 +53,13 @@ class Thresholds:
             single_image=bool(data.get("single_image", False)),
         )
 
+    @property
+    def label(self) -> str:
+        """What its normals were, for results: "4.69 mm slices", "single images" or ""."""
+        if self.single_image:
+            return "single images"
+        return f"{self.slice_mm:.3g} mm slices" if self.slice_mm else ""
+
 
 def calibrations(metadata: dict) -> list[Thresholds]:
     """The main calibration, then those added per slice spacing."""

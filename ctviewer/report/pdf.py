@@ -80,6 +80,12 @@ def _number(value: float, spec: str = ".4g") -> str:
     return format(value, spec) if np.isfinite(value) else "—"
 
 
+def _threshold_text(result: Result) -> str:
+    """The series threshold, and which calibration of the model it is ("4.69 mm slices")."""
+    calibrated = f" (for {result.calibration})" if result.calibration else ""
+    return _number(result.threshold) + calibrated
+
+
 def _styles() -> dict[str, ParagraphStyle]:
     base = getSampleStyleSheet()
     return {
@@ -139,7 +145,7 @@ def _header_table(content: ReportContent, s: dict[str, ParagraphStyle]) -> Table
             "Model",
             Paragraph(escape(f"{model.name} {model.version}".strip()), s["cell"]),
             "Threshold",
-            _number(result.threshold),
+            Paragraph(escape(_threshold_text(result)), s["cell"]),
         ],
         ["Device", model.device, "Window (C/W)", f"{content.window[0]:g} / {content.window[1]:g}"],
     ]
