@@ -139,12 +139,13 @@ class CatalogEntry:
         }
 
     def slices_text(self) -> str:
-        """ "calibrated at 2.3-9.4 mm slices (9 calibrations)", or "" when none is recorded."""
+        """The slice spacings it is calibrated at, as "calibrated at 2.34-9.38 mm slices
+        (9 spacings)", or "" when none is recorded."""
         if not self.slices_mm:
             return ""
         low, high, n = min(self.slices_mm), max(self.slices_mm), len(self.slices_mm)
-        span = f"{low:.2g} mm" if low == high else f"{low:.2g}-{high:.2g} mm"
-        return f"calibrated at {span} slices" + (f" ({n} calibrations)" if n > 1 else "")
+        span = f"{low:.3g} mm" if low == high else f"{low:.3g}-{high:.3g} mm"
+        return f"calibrated at {span} slices" + (f" ({n} spacings)" if n > 1 else "")
 
 
 def read_entry(path: str | Path, source: str) -> CatalogEntry:
