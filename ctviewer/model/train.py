@@ -36,7 +36,7 @@ from ctviewer.model.catalog import Fits
 from ctviewer.model.checkpoint import load_model
 from ctviewer.model.device import choose_device
 from ctviewer.model.preprocess import LEVEL, Preprocessing, prepare_volume, restore
-from ctviewer.model.synthetic import crop_patches, paste_lesions, paste_patch
+from ctviewer.model.synthetic import crop_patches, paste_ground_glass, paste_lesions, paste_patch
 from ctviewer.pipeline import Input, load_inputs, model_maps, volume_midline
 from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report, subrange
 from ctviewer.volume import Volume
@@ -60,6 +60,8 @@ class TrainConfig:
     augment: bool = True
     members: int = 1  # ensemble size: members train with different seeds, reconstructions averaged
     synthetic: float = 0.0  # share of training slices given pasted bright lesions to remove
+    synthetic_kind: str = "lesion"  # "lesion": compact bright lesions; "ground_glass": hazy
+    # lung patches and consolidation (`synthetic.paste_ground_glass`)
     holdout_fraction: float = 0.2  # normals held back to calibrate the threshold
     calibration: str = "empirical"  # or "lognormal" (see anomaly.score.calibrate_threshold)
     calibrate_on: str = "held_back"  # or "all": held-back plus training normals (steadier when few)
@@ -199,6 +201,9 @@ def coarse_noise(
     return F.interpolate(noise, size=(h, w), mode="bilinear", align_corners=False)
 
 
+PASTES = {"lesion": paste_lesions, "ground_glass": paste_ground_glass}
+
+
 def _batch(
     data: np.ndarray,
     masks: np.ndarray,
@@ -211,9 +216,10 @@ def _batch(
     confirmed anomalies' pixels (`patches`, from accepted findings)."""
     clean = data[index]
     corrupt = clean.copy()
+    paste = PASTES[config.synthetic_kind]
     for i, j in enumerate(index):
         if rng.random() < config.synthetic:
-            corrupt[i] = paste_lesions(clean[i], masks[j], rng)
+            corrupt[i] = paste(clean[i], masks[j], rng)
         if patches and config.positive_paste > 0 and rng.random() < config.positive_paste:
             corrupt[i] = paste_patch(corrupt[i], masks[j], patches[rng.integers(len(patches))], rng)
     return torch.from_numpy(clean), torch.from_numpy(corrupt)
@@ -497,11 +503,39 @@ def head_ct_recipe() -> TrainConfig:
     )
 
 
+def chest_8bit_recipe() -> TrainConfig:
+    """Axial chest CT as 8-bit images (PNG/JPG, window unknown), lung disease (ground glass,
+    consolidation) the target: lungs found in the image (`preprocess.lung_mask_image`),
+    lung-normalised input (median, IQR), hazy ground-glass pastes to restore, bright residual
+    inside the lungs only. Images in a soft-tissue window (black lungs) cannot be judged
+    (`preprocess.soft_tissue_window`). Chosen by 5-fold cross-validation on COVID-CT
+    (benchmarks/crossval.py --dataset covid; FINDINGS.md, covid9)."""
+    return TrainConfig(
+        epochs=80,
+        learning_rate=2e-3,
+        preprocessing=Preprocessing(kind="image", size=64, organ="lungs", normalize="organ"),
+        base_channels=16,
+        latent_channels=16,
+        linear_output=True,
+        synthetic=0.5,
+        synthetic_kind="ground_glass",
+        noise_std=0.05,
+        noise_res=8,
+        scoring=Scoring(residual="positive", erode_px=1, median=3, sigma=0.0, percent=5.0),
+        calibration="empirical",
+        calibrate_on="all",
+        target_specificity=0.95,
+        max_slices_per_volume=1,
+        body_parts=("chest",),
+    )
+
+
 def recipe(name: str = "default") -> TrainConfig:
     """A named starting configuration (`ctviewer train --recipe NAME`)."""
     recipes = {
         "default": TrainConfig,
         "head-ct": head_ct_recipe,
+        "chest-8bit": chest_8bit_recipe,
     }
     if name not in recipes:
         raise InputError(f"unknown recipe {name!r}; choose one of {', '.join(recipes)}")
