@@ -24,7 +24,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from crossval import DATA, ConstantModel, load_dataset, prepared_score, stratified_folds  # noqa: E402
+from crossval import (  # noqa: E402
+    _PREPARED,
+    DATA,
+    ConstantModel,
+    load_dataset,
+    parse_override,
+    prepared_score,
+    stratified_folds,
+)
 
 from ctviewer.anomaly.score import auroc  # noqa: E402
 from ctviewer.model.preprocess import SOFT_WINDOW_BLACK, black_share  # noqa: E402
@@ -65,16 +73,24 @@ def by_window(crossval: dict, info: dict) -> dict:
     return out
 
 
-def control_runs(recipe_name: str, data: Path, folds: int, seeds: list[int]) -> dict:
+def control_runs(
+    recipe_name: str, data: Path, folds: int, seeds: list[int], scoring: str = ""
+) -> dict:
     """Crossval-shaped runs of the no-learning control alone (no training: its scores do not
-    depend on the fold), for `by_window`."""
+    depend on the fold), for `by_window`; `scoring`: 'key=value,...' overrides of its Scoring."""
+    from dataclasses import replace
+
     from ctviewer.model.preprocess import Preprocessing
     from ctviewer.model.train import recipe
 
     ds = load_dataset("covid", data)
     config = recipe(recipe_name)
-    control = ConstantModel(config.preprocessing or Preprocessing(kind="image"), config.scoring)
-    scores = [prepared_score(next(load_inputs([p])), control) for p in ds.paths]
+    overrides = dict(parse_override(t) for t in scoring.split(",")) if scoring else {}
+    pre = config.preprocessing or Preprocessing(kind="image")
+    control = ConstantModel(pre, replace(config.scoring, **overrides))
+    volumes = [next(load_inputs([p])) for p in ds.paths]  # alive: the cache keys on id()
+    scores = [prepared_score(v, control) for v in volumes]
+    _PREPARED.clear()
     keys = [str(p.relative_to(p.parents[2])) for p in ds.paths]
     runs = []
     for seed in seeds:
@@ -92,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the per-image table here")
     parser.add_argument("--crossval", type=Path, nargs="*", default=[])
     parser.add_argument("--control-recipe", nargs="*", default=[], help="control alone, per fold")
+    parser.add_argument(
+        "--control-scoring", nargs="*", default=[""], help="'k=v,...' scorings of the control"
+    )
     args = parser.parse_args(argv)
     info = windows(args.data)
     for folder in ("train/noncovid", "dev/noncovid", "dev/covid"):
@@ -108,11 +127,12 @@ def main(argv: list[str] | None = None) -> int:
         text = ", ".join(f"{k} {v['mean']:.3f} ± {v['sd']:.3f}" for k, v in result.items())
         print(f"{path.name}: {text}")
     for name in args.control_recipe:
-        result = by_window(control_runs(name, args.data, 5, [0, 1]), info)
-        result = {k: v for k, v in result.items() if not k.startswith("model_")}
-        record["crossval"][f"control_{name}"] = result
-        text = ", ".join(f"{k} {v['mean']:.3f} ± {v['sd']:.3f}" for k, v in result.items())
-        print(f"control of {name} (5 folds, seeds 0 1): {text}")
+        for scoring in args.control_scoring:
+            result = by_window(control_runs(name, args.data, 5, [0, 1], scoring), info)
+            result = {k: v for k, v in result.items() if not k.startswith("model_")}
+            record["crossval"][f"control_{name}|{scoring}"] = result
+            text = ", ".join(f"{k} {v['mean']:.3f} ± {v['sd']:.3f}" for k, v in result.items())
+            print(f"control of {name} [{scoring}] (5 folds, seeds 0 1): {text}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(record, indent=1))
     return 0

@@ -105,7 +105,8 @@ def paste_ground_glass(
     """A copy of `image` (c, s, s) with 1-4 hazy patches inside the lungs `organ` (s, s), most
     of them against the lung's rim (COVID-like, subpleural): ground glass raises the lung by
     2-6 organ IQR and lets vessels show through (added, not replaced); one patch in four is
-    consolidation, blended towards the organ's 99th percentile (soft-tissue-like)."""
+    consolidation, blended towards the organ's 99th percentile (soft-tissue-like). Edges are
+    soft (Gaussian, 1-3 px of a 128-pixel slice), so a patch on the rim spills that far out."""
     out = image.copy()
     if ndimage.binary_erosion(organ, iterations=2).sum() < 20:
         return out
@@ -127,7 +128,6 @@ def paste_ground_glass(
         if region.sum() < 3:
             continue
         alpha = ndimage.gaussian_filter(region.astype(np.float32), rng.uniform(1.0, 3.0) * f)
-        alpha *= organ  # soft edges, but the haze stays in the lungs
         consolidation = rng.random() < 0.25
         strength = rng.uniform(2.0, 6.0)
         for c in range(image.shape[0]):
