@@ -113,3 +113,20 @@ def test_soft_tissue_window_slice_is_not_assessed_by_a_lung_model() -> None:
     assert not result.assessed and "soft-tissue" in result.not_assessed_reason
     lung = Volume(array=chest_slice(seed=9)[0][None], spacing=(1, 1, 1), is_hu=False)
     assert "soft-tissue" not in (detect(lung, model).not_assessed_reason or "")
+
+
+def test_trimming_leaves_out_the_normals_that_deviate_most() -> None:
+    from ctviewer.model.train import trimmed
+
+    def with_patch(seed: int, bright: bool) -> Volume:
+        image, parts = chest_slice(seed=seed)
+        if bright:  # consolidation-like patch in the right lung
+            yy, xx = np.mgrid[:128, :128] / 128
+            image[(np.hypot(yy - 0.45, xx - 0.7) < 0.08) & parts["lungs"]] = 0.8
+        return Volume(array=image[None], spacing=(1, 1, 1), is_hu=False)
+
+    volumes = [with_patch(i, bright=i in (1, 4)) for i in range(6)]
+    pre = recipe("chest-8bit").preprocessing
+    ids = {id(v): i for i, v in enumerate(volumes)}
+    assert [ids[id(v)] for v in trimmed(volumes, pre, 5.0, 2 / 6)] == [0, 2, 3, 5]
+    assert [ids[id(v)] for v in trimmed(volumes, pre, 5.0, 0.0)] == list(range(6))

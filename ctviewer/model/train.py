@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ctviewer.anomaly.maps import Scoring, series_score
-from ctviewer.anomaly.score import calibrate_threshold
+from ctviewer.anomaly.score import calibrate_threshold, top_percent_mean
 from ctviewer.anomaly.segment import region_stats
 from ctviewer.errors import InputError
 from ctviewer.model.anatomy import BODY_PARTS, guess_body_parts
@@ -35,7 +35,7 @@ from ctviewer.model.autoencoder import AnomalyModel, Architecture, Ensemble, bui
 from ctviewer.model.catalog import Fits
 from ctviewer.model.checkpoint import load_model
 from ctviewer.model.device import choose_device
-from ctviewer.model.preprocess import LEVEL, Preprocessing, prepare_volume, restore
+from ctviewer.model.preprocess import LEVEL, Prepared, Preprocessing, prepare_volume, restore
 from ctviewer.model.synthetic import crop_patches, paste_ground_glass, paste_lesions, paste_patch
 from ctviewer.pipeline import Input, load_inputs, model_maps, volume_midline
 from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report, subrange
@@ -63,6 +63,9 @@ class TrainConfig:
     synthetic_kind: str = "lesion"  # "lesion": compact bright lesions; "ground_glass": hazy
     # lung patches and consolidation (`synthetic.paste_ground_glass`)
     holdout_fraction: float = 0.2  # normals held back to calibrate the threshold
+    trim: float = 0.0  # share of training normals left out of the fit: those that deviate most
+    # from their organ level (`organ_deviation`, no learning), such as the other lung disease
+    # among COVID-CT's "non-COVID"; they still calibrate the threshold
     calibration: str = "empirical"  # or "lognormal" (see anomaly.score.calibrate_threshold)
     calibrate_on: str = "held_back"  # or "all": held-back plus training normals (steadier when few)
     target_specificity: float = 0.95
@@ -167,6 +170,29 @@ def _positive_slices(
         images.append(prepared.images[keep])
         masks.append(where[keep])
     return np.concatenate(images), np.concatenate(masks)
+
+
+def organ_deviation(prepared: Prepared, percent: float) -> float:
+    """No-learning score of a prepared volume: over its slices, the largest top-`percent` %
+    mean of the input's brightness above its organ median (channels averaged), in the organ."""
+    best = 0.0
+    for image, organ in zip(prepared.images, prepared.body, strict=True):
+        if organ.sum() < 16:
+            continue
+        values = image.mean(0)[organ]
+        best = max(best, top_percent_mean(np.clip(values - np.median(values), 0, None), percent))
+    return best
+
+
+def trimmed(volumes: list[Volume], pre: Preprocessing, percent: float, share: float) -> list:
+    """`volumes` without the `share` of them with the highest `organ_deviation` (all of them
+    when share is 0; at least one stays)."""
+    n_drop = min(len(volumes) - 1, round(share * len(volumes)))
+    if n_drop <= 0:
+        return list(volumes)
+    scores = [organ_deviation(prepare_volume(v, pre), percent) for v in volumes]
+    keep = np.sort(np.argsort(scores, kind="stable")[: len(volumes) - n_drop])
+    return [volumes[i] for i in keep]
 
 
 def _augment(x: torch.Tensor, kind: str, gen: torch.Generator) -> torch.Tensor:
@@ -408,7 +434,8 @@ def train_model(
         net = build_network(arch, config.members).to(device)
         metadata = {"architecture": arch.to_dict(), "members": max(1, config.members)}
     train, held = _split(volumes, config.holdout_fraction, rng)
-    data, masks, shares = _training_slices(train, pre, config.max_slices_per_volume, rng)
+    fit = trimmed(train, pre, scoring.percent, config.trim)
+    data, masks, shares = _training_slices(fit, pre, config.max_slices_per_volume, rng)
     report(progress, 0.05, f"training on {data.shape[0]} slices")
     if isinstance(net, Ensemble) and init_from is None:  # members learn apart, then average
         parts = [
@@ -431,7 +458,8 @@ def train_model(
         min_size_mm3=config.min_size_mm3,
         min_area_mm2=config.min_area_mm2,
         training={
-            "volumes": len(train),
+            "volumes": len(fit),
+            "trimmed": len(train) - len(fit),
             "held_back": len(held),
             "slices": int(data.shape[0]),
             "positive_slices": 0 if exposure is None else int(exposure[0].shape[0]),
