@@ -225,9 +225,15 @@ def alternatives(model, volumes, train, test, labels, config, scorings) -> dict:
 SCORING_ONLY = ("scoring", "calibration", "calibrate_on", "target_specificity", "findings_quantile")
 
 
+NEW_DEFAULTS = {"synthetic_kind": "lesion", "trim": 0.0}
+
+
 def model_key(recipe_name: str, config, folds: int, seed: int, k: int) -> str:
     """File name of a fold's kept network: what training depends on, not how it is scored."""
     settings = {k: v for k, v in config.summary().items() if k not in SCORING_ONLY}
+    for key, default in NEW_DEFAULTS.items():  # settings added later: old keys stay valid
+        if settings.get(key) == default:
+            settings.pop(key)
     settings["preprocessing"] = config.preprocessing.to_dict() if config.preprocessing else None
     digest = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
     return f"{recipe_name}_{digest[:10]}_k{folds}_seed{seed}_fold{k}.pt"

@@ -51,6 +51,7 @@ from ctviewer.model.preprocess import (
     model_spacing,
     prepare,
     prepare_volume,
+    soft_tissue_window,
     upsample,
     visible,
 )
@@ -149,10 +150,24 @@ def fit_problem(volume: Volume, model: AnomalyModel, guess: AnatomyGuess | None 
     """Why this model cannot judge this volume before running it ("" when it can); `guess` is
     the body part already read off the volume, if the caller has it."""
     fits = Fits.from_metadata(model.metadata)
-    problem = kind_problem(volume, fits)
+    problem = kind_problem(volume, fits) or window_problem(volume, model)
     if problem or not fits.body_parts:
         return problem
     return body_part_problem(guess or guess_body_parts(volume), fits, model.info.name)
+
+
+def window_problem(volume: Volume, model: AnomalyModel) -> str:
+    """An 8-bit chest image in a soft-tissue window shows black lungs without texture: a model
+    that looks inside the lungs of 8-bit images cannot judge it ("" when it can)."""
+    pre = model.preprocessing
+    if volume.is_hu or pre.kind != "image" or pre.organ != "lungs":
+        return ""
+    if not soft_tissue_window(np.asarray(volume.array[volume.n_slices // 2])):
+        return ""
+    return (
+        "8-bit chest image in a soft-tissue (mediastinal) window: the lungs are black and show "
+        "no texture, so the lung model cannot judge them; use the slice in a lung window"
+    )
 
 
 def score_range_problem(score: float, normals: Sequence[float]) -> str:

@@ -26,7 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=Path, metavar="MODEL")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
-    p.add_argument("--recipe", default="default", help="default (CT volumes or images), head-ct")
+    p.add_argument(
+        "--recipe", default="default", help="default (CT volumes or images), head-ct, chest-8bit"
+    )
     p.add_argument("--members", type=int, default=None, help="ensemble size (default: recipe)")
     p.add_argument(
         "--body-part",

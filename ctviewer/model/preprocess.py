@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
+from skimage.filters import threshold_otsu
 from skimage.morphology import convex_hull_image
 
 from ctviewer.errors import ModelError
@@ -416,6 +417,8 @@ def prepare(
         organ = np.stack(list(map(inner_mask, centre, body)))
     elif pre.organ == "lungs" and pre.kind == "hu":
         organ = lung_masks(small[where[:, pre.context]], body)
+    elif pre.organ == "lungs":  # 8-bit chest images: the dark fields inside the body
+        organ = np.stack(list(map(lung_mask_image, centre, body)))
     else:
         organ = body
     if pre.hu_range is not None and pre.kind == "hu":  # e.g. leave bone out of the scoring
@@ -491,3 +494,58 @@ def restore(maps: np.ndarray, box: Box, shape_yx: tuple[int, int]) -> np.ndarray
     out = np.zeros((maps.shape[0], *shape_yx), dtype=np.float32)
     out[:, rows, cols] = upsample(maps, box)[:, box_rows, box_cols]
     return out
+
+
+IMAGE_LUNG_MIN = 0.01  # an 8-bit lung field covers at least this share of the slice...
+IMAGE_LUNG_RELATIVE = 0.1  # ...and this share of the largest one
+BLACK = 0.06  # 8-bit value below which a pixel is black (air in a soft-tissue window)
+SOFT_WINDOW_BLACK = 0.125  # share of black inside the chest above which it is a soft-tissue window
+
+
+def lung_mask_image(image: np.ndarray, body: np.ndarray) -> np.ndarray:
+    """The lung fields of an 8-bit chest slice (window unknown): the large regions inside the
+    body darker than the Otsu level between lung and soft tissue, not touching the image's
+    edge, each closed and with its holes filled (vessels, nodules and enclosed ground glass
+    stay in). Morphology is sized for a 128-pixel slice and scaled with the slice."""
+    values = image[body]
+    if values.size < 64 or np.ptp(values) < 0.05:
+        return np.zeros_like(body)
+    one = max(1, round(image.shape[0] / 128))
+    dark = _morph(ndimage.binary_opening, body & (image < threshold_otsu(values)), one)
+    labels, n = ndimage.label(dark)
+    if n == 0:
+        return dark
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    sizes[edge] = 0
+    keep = sizes >= max(IMAGE_LUNG_MIN * image.size, IMAGE_LUNG_RELATIVE * sizes.max(), 1)
+    keep[0] = False
+    out = np.zeros_like(dark)
+    pad = 2 * one + 1
+    for k in np.flatnonzero(keep):
+        one_lung = np.pad(labels == k, pad)
+        closed = ndimage.binary_closing(one_lung, iterations=2 * one)[pad:-pad, pad:-pad]
+        out |= fill_holes(closed | (labels == k))
+    return out & body
+
+
+def black_share(image: np.ndarray) -> float:
+    """Share of black pixels (below BLACK) inside the chest of an 8-bit slice: the convex hull
+    of its largest bright region, eroded. In a lung window the lungs are grey (share near 0);
+    in a soft-tissue (mediastinal) window they are black (share 0.2-0.6)."""
+    step = max(1, int(np.ceil(max(image.shape) / MASK_SIZE)))
+    image = np.asarray(image, dtype=np.float32)
+    ny, nx = (image.shape[0] // step) * step, (image.shape[1] // step) * step
+    small = _pool(image[:ny, :nx], step) if step > 1 else image
+    bright = _largest(ndimage.binary_opening(small > 2 * BLACK, iterations=1))
+    if bright.sum() < 64:
+        return 0.0
+    chest = ndimage.binary_erosion(convex_hull_image(bright), iterations=2)
+    return float((small[chest] < BLACK).mean()) if chest.any() else 0.0
+
+
+def soft_tissue_window(image: np.ndarray) -> bool:
+    """Whether an 8-bit chest slice is shown in a soft-tissue window (lungs black, their
+    texture gone), where a lung model cannot judge the lungs."""
+    return black_share(image) >= SOFT_WINDOW_BLACK
