@@ -29,23 +29,14 @@ def _per_slice(function, stack: np.ndarray, *args) -> np.ndarray:
 
 
 # the per-slice code that `planes` and the stack masks replaced (ctviewer before session 9)
-def _old_largest(mask: np.ndarray) -> np.ndarray:
-    labels, n = ndimage.label(mask)
-    if n <= 1:
-        return mask
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    return labels == int(sizes.argmax())
-
-
 def _old_body_mask_2d(foreground: np.ndarray) -> np.ndarray:
     if not foreground.any():
         return foreground
     iterations = max(1, round(foreground.shape[0] / 64))
-    before = ndimage.binary_fill_holes(_old_largest(foreground))
+    before = ndimage.binary_fill_holes(pp._largest(foreground))
     opened = ndimage.binary_opening(foreground, iterations=iterations)
-    after = ndimage.binary_fill_holes(_old_largest(opened if opened.any() else foreground))
-    return after | _old_largest(ndimage.binary_opening(before, iterations=iterations))
+    after = ndimage.binary_fill_holes(pp._largest(opened if opened.any() else foreground))
+    return after | pp._largest(ndimage.binary_opening(before, iterations=iterations))
 
 
 def _old_with_pockets(one: np.ndarray, hu: np.ndarray, close: int, scale: float) -> np.ndarray:
@@ -102,7 +93,7 @@ def test_fill_holes_largest_and_labels_match_each_slice_on_its_own() -> None:
         assert np.array_equal(
             planes.fill_holes(stack), _per_slice(ndimage.binary_fill_holes, stack)
         )
-        assert np.array_equal(planes.largest(stack), _per_slice(_old_largest, stack))
+        assert np.array_equal(planes.largest(stack), _per_slice(pp._largest, stack))
         labels, z = planes.label(stack)
         for k, at in enumerate(z, start=1):  # every label lies in the slice it is said to
             assert (labels[at] == k).any() and (labels == k).sum() == (labels[at] == k).sum()

@@ -25,16 +25,26 @@ def _shape(kind: str, image: np.ndarray, organ: np.ndarray, rng: np.random.Gener
         return rim & (np.abs(np.angle(np.exp(1j * (angle - start)))) < span / 2)
     inner = np.argwhere(ndimage.binary_erosion(organ, iterations=3))
     cy, cx = inner[rng.integers(len(inner))]
-    a, b = rng.uniform(2, 18, 2) * f
-    t = rng.uniform(0, np.pi)
-    u = (xx - cx) * np.cos(t) + (yy - cy) * np.sin(t)
-    v = -(xx - cx) * np.sin(t) + (yy - cy) * np.cos(t)
-    wobble = ndimage.gaussian_filter(rng.standard_normal((h, w)), 3 * f) * 6 * f
-    blob = ((u / a) ** 2 + (v / b) ** 2 + wobble < 1) & organ
+    blob = _wobbly_ellipse(organ, (cy, cx), rng.uniform(2, 18, 2) * f, yy, xx, rng)
     if kind == "fill":
         dark = image < np.percentile(image[organ], 50) - 1.5 * _iqr(image[organ])
         blob &= dark
     return blob
+
+
+def _wobbly_ellipse(
+    organ: np.ndarray, centre, axes: np.ndarray, yy: np.ndarray, xx: np.ndarray, rng
+) -> np.ndarray:
+    """An ellipse of semi-axes `axes` (px) about `centre`, at a random angle, its edge made
+    irregular by smooth noise, inside `organ`."""
+    h, w = organ.shape
+    f = h / 128
+    (cy, cx), (a, b) = centre, axes
+    t = rng.uniform(0, np.pi)
+    u = (xx - cx) * np.cos(t) + (yy - cy) * np.sin(t)
+    v = -(xx - cx) * np.sin(t) + (yy - cy) * np.cos(t)
+    wobble = ndimage.gaussian_filter(rng.standard_normal((h, w)), 3 * f) * 6 * f
+    return ((u / a) ** 2 + (v / b) ** 2 + wobble < 1) & organ
 
 
 def _iqr(values: np.ndarray) -> float:
@@ -119,12 +129,7 @@ def paste_ground_glass(
     for _ in range(int(rng.integers(1, 5))):
         points = rim if rim.size and rng.random() < 0.75 else anywhere
         cy, cx = points[rng.integers(len(points))]
-        a, b = rng.uniform(4, 22, 2) * f
-        t = rng.uniform(0, np.pi)
-        u = (xx - cx) * np.cos(t) + (yy - cy) * np.sin(t)
-        v = -(xx - cx) * np.sin(t) + (yy - cy) * np.cos(t)
-        wobble = ndimage.gaussian_filter(rng.standard_normal((h, w)), 3 * f) * 6 * f
-        region = ((u / a) ** 2 + (v / b) ** 2 + wobble < 1) & organ
+        region = _wobbly_ellipse(organ, (cy, cx), rng.uniform(4, 22, 2) * f, yy, xx, rng)
         if region.sum() < 3:
             continue
         alpha = ndimage.gaussian_filter(region.astype(np.float32), rng.uniform(1.0, 3.0) * f)
