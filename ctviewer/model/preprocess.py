@@ -350,15 +350,20 @@ def lung_masks(hu: np.ndarray, body: np.ndarray) -> np.ndarray:
     return planes.fill_holes(out | lung)
 
 
+def _closed_filled(one: np.ndarray, close: int) -> np.ndarray:
+    """A 2D mask closed by the cross `close` times within a padded frame (so that its edge does
+    not erode it), its holes filled."""
+    pad = close + 1
+    closed = planes.closing(np.pad(one, pad), close)[pad:-pad, pad:-pad]
+    return fill_holes(closed | one)
+
+
 def _with_pockets(one: np.ndarray, hu: np.ndarray, close: int, scale: float) -> np.ndarray:
     """One lung, closed (`close` pixels, within a padded frame), holes filled, plus the
     convex-hull pockets that are small, shallow (depth in pixels of a 128-pixel slice × `scale`)
     and hardly fat: a lesion on the rim fills a shallow cap of soft tissue, the heart's bay, the
     hilum and the spine's groove are wide and deep, and the mediastinum's shallow bays hold fat."""
-    pad = close + 1
-    padded = np.pad(one, pad)
-    closed = planes.closing(padded, close)[pad:-pad, pad:-pad]
-    lung = fill_holes(closed | one)
+    lung = _closed_filled(one, close)
     pockets, n = ndimage.label(convex_hull_image(lung) & ~lung)
     if n == 0:
         return lung
@@ -522,11 +527,8 @@ def lung_mask_image(image: np.ndarray, body: np.ndarray) -> np.ndarray:
     keep = sizes >= max(IMAGE_LUNG_MIN * image.size, IMAGE_LUNG_RELATIVE * sizes.max(), 1)
     keep[0] = False
     out = np.zeros_like(dark)
-    pad = 2 * one + 1
     for k in np.flatnonzero(keep):
-        one_lung = np.pad(labels == k, pad)
-        closed = ndimage.binary_closing(one_lung, iterations=2 * one)[pad:-pad, pad:-pad]
-        out |= fill_holes(closed | (labels == k))
+        out |= _closed_filled(labels == k, 2 * one)
     return out & body
 
 

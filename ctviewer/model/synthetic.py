@@ -126,6 +126,8 @@ def paste_ground_glass(
     depth = ndimage.distance_transform_edt(organ)
     rim = np.argwhere(organ & (depth <= 6 * f))
     anywhere = np.argwhere(organ)
+    levels = [np.percentile(channel[organ], 99) for channel in image]  # consolidation's
+    spreads = [_iqr(channel[organ]) for channel in image]  # ground glass's unit
     for _ in range(int(rng.integers(1, 5))):
         points = rim if rim.size and rng.random() < 0.75 else anywhere
         cy, cx = points[rng.integers(len(points))]
@@ -136,10 +138,8 @@ def paste_ground_glass(
         consolidation = rng.random() < 0.25
         strength = rng.uniform(2.0, 6.0)
         for c in range(image.shape[0]):
-            values = image[c][organ]
             if consolidation:
-                level = np.percentile(values, 99)
-                out[c] = (1 - alpha) * out[c] + alpha * level
+                out[c] = (1 - alpha) * out[c] + alpha * levels[c]
             else:
-                out[c] = out[c] + alpha * strength * _iqr(values)
+                out[c] = out[c] + alpha * strength * spreads[c]
     return out.astype(np.float32)
