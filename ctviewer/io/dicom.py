@@ -23,6 +23,7 @@ import pydicom
 from ctviewer.errors import InputError
 from ctviewer.io.geometry import StackGeometry, stack_geometry
 from ctviewer.io.headers import (
+    PIXEL_DATA_TAG,
     Frame,
     ScannedHeaders,
     as_int,
@@ -97,8 +98,38 @@ def _decode_gdcm(paths: list[str], out: np.ndarray) -> None:
     _fill(out, sitk.GetArrayViewFromImage(image))  # a view: valid while `image` lives
 
 
+def native_pixels(path: str, frame: Frame) -> np.ndarray | None:
+    """The stored pixels (rows, cols) of an uncompressed single-frame file, read straight from
+    where its header said the PixelData element starts: what pydicom's `pixel_array` gives
+    (unused high bits corrected as it does) without parsing the file again. None when the
+    element found there is not the expected one (the file changed), for pydicom to read."""
+    layout = frame.native
+    if layout is None or frame.index is not None:
+        return None
+    n_bytes = frame.rows * frame.cols * 2
+    with open(path, "rb") as file:
+        file.seek(layout.offset)
+        head = file.read(12 if layout.explicit_vr else 8)  # tag, (VR, 2 reserved,) length
+        vr_ok = head[4:8] in (b"OW\0\0", b"OB\0\0") if layout.explicit_vr else True
+        length = int.from_bytes(head[-4:], "little")
+        if head[:4] != PIXEL_DATA_TAG or not vr_ok or length != n_bytes:
+            return None
+        data = file.read(n_bytes)
+    if len(data) != n_bytes:
+        return None
+    pixels = np.frombuffer(data, dtype=layout.dtype).reshape(frame.rows, frame.cols)
+    shift = 16 - layout.bits_stored
+    if shift:
+        pixels = (pixels << shift) >> shift  # signed: sign-extends from the top stored bit
+    return pixels
+
+
 def _decode_pydicom(path: str, frames: list[Frame], out: list[np.ndarray]) -> None:
-    pixels = pydicom.dcmread(path).pixel_array.reshape(-1, frames[0].rows, frames[0].cols)
+    native = native_pixels(path, frames[0]) if len(frames) == 1 else None
+    if native is not None:
+        pixels = native[None]
+    else:
+        pixels = pydicom.dcmread(path).pixel_array.reshape(-1, frames[0].rows, frames[0].cols)
     for frame, target in zip(frames, out, strict=True):
         stored = pixels[frame.index or 0]
         if target.dtype.kind == "f":

@@ -16,7 +16,11 @@ import numpy as np
 import pydicom
 from pydicom import config
 from pydicom.dataset import Dataset
-from pydicom.uid import MediaStorageDirectoryStorage
+from pydicom.uid import (
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    MediaStorageDirectoryStorage,
+)
 
 from ctviewer.errors import InputError
 
@@ -32,6 +36,18 @@ Vec3 = tuple[float, float, float]
 # a header declaring more pixels than this ratio allows is lying, and trusting it costs gigabytes.
 MAX_COMPRESSION_RATIO = 10_000
 MIN_MATRIX = 8  # rows/columns below this are no image to read (test trees use 16 × 16)
+PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010), little-endian
+
+
+@dataclass(frozen=True)
+class NativeLayout:
+    """How a single-frame file holds its pixels uncompressed, 16 bits little-endian, one sample:
+    enough to read them straight from the file, where its PixelData element starts."""
+
+    dtype: str  # "<i2" (PixelRepresentation 1) or "<u2"
+    bits_stored: int
+    explicit_vr: bool
+    offset: int  # of the PixelData element (its tag) in the file
 
 
 @dataclass
@@ -48,6 +64,7 @@ class Frame:
     slope: float = 1.0
     intercept: float = 0.0
     instance: int = 0  # InstanceNumber (or frame number) as a tie-breaker when positions lack
+    native: NativeLayout | None = None  # single-frame files stored uncompressed (see dicom.py)
 
 
 @dataclass
@@ -75,9 +92,15 @@ def compressed_pixels(ds: Dataset) -> bool:
 
 
 def read_header(path: str) -> Dataset:
-    """The header of a DICOM file, pixel data not read; InputError (naming the file) otherwise."""
+    """The header of a DICOM file, pixel data not read; InputError (naming the file) otherwise.
+    Its `pixel_data_offset` is where the top-level PixelData element starts (pydicom stops its
+    read there), or None when the file has none."""
     try:
-        return pydicom.dcmread(path, stop_before_pixels=True)
+        with open(path, "rb") as file:
+            ds = pydicom.dcmread(file, stop_before_pixels=True)
+            at_pixels = file.read(4) == PIXEL_DATA_TAG
+            ds.pixel_data_offset = file.seek(-4, os.SEEK_CUR) if at_pixels else None
+        return ds
     except pydicom.errors.InvalidDicomError as error:
         raise InputError("not a DICOM file", path) from error
     except Exception as error:  # truncated or garbled files raise all kinds of errors
@@ -204,6 +227,29 @@ def geometry_problem(frames: list[Frame]) -> str | None:
     return None
 
 
+def native_layout(ds: Dataset) -> NativeLayout | None:
+    """The layout of a header's uncompressed 16-bit greyscale pixels (a header from
+    `read_header`), or None for any other encoding (compressed, big-endian, deflated, 8 or 32
+    bits, colour, float pixels)."""
+    meta = getattr(ds, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    bits_stored = as_int(ds.get("BitsStored"), 0)
+    if (
+        syntax not in (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+        or as_int(ds.get("BitsAllocated"), 0) != 16
+        or not 1 <= bits_stored <= 16
+        or as_int(ds.get("SamplesPerPixel"), 1) != 1
+        or as_int(ds.get("PixelRepresentation"), -1) not in (0, 1)
+    ):
+        return None
+    offset = getattr(ds, "pixel_data_offset", None)
+    if offset is None:
+        return None
+    signed = as_int(ds.get("PixelRepresentation"), 0) == 1
+    dtype = "<i2" if signed else "<u2"
+    return NativeLayout(dtype, bits_stored, syntax == ExplicitVRLittleEndian, offset)
+
+
 def frames_of(ds: Dataset, path: str) -> list[Frame]:
     """Every image frame of a DICOM header; [] when it holds no image. InputError when the header
     declares more pixels than the file holds."""
@@ -227,6 +273,7 @@ def frames_of(ds: Dataset, path: str) -> list[Frame]:
                 slope=as_float(ds.get("RescaleSlope"), 1.0),
                 intercept=as_float(ds.get("RescaleIntercept"), 0.0),
                 instance=instance,
+                native=native_layout(ds),
             )
         ]
     shared = _item(ds, "SharedFunctionalGroupsSequence")
