@@ -74,6 +74,7 @@ def bench_model(path: Path, base, stray, runs: int, bleeds: int, seed: int) -> d
             {
                 "run": run,
                 "slices": [f.slice_start, f.slice_end],
+                "bbox": [int(v) for v in f.bbox],
                 "size_mm3": round(float(f.size_mm3 or 0), 1),
                 "peak": round(f.peak, 4),
             }

@@ -51,12 +51,20 @@ def main(argv: list[str] | None = None) -> int:
         default=-1,
         help=">= 0: mirror score about the estimated midline (Scoring.midline) with this spread",
     )
+    parser.add_argument(
+        "--dura",
+        action="store_true",
+        help="phantoms with sinuses, tentorium, skull base, calcifications (make_head_phantom)",
+    )
     parser.add_argument("--rescore", type=Path, default=None, help="checkpoint to rescore")
     parser.add_argument("--mirror", type=float, default=None, help="Scoring.mirror (rescore)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     start = time.time()
-    volumes = [make_head_phantom(seed=2000 + s, n_slices=args.slices) for s in range(args.phantoms)]
+    volumes = [
+        make_head_phantom(seed=2000 + s, n_slices=args.slices, dura=args.dura)
+        for s in range(args.phantoms)
+    ]
     print(f"{len(volumes)} phantoms in {time.time() - start:.0f}s", flush=True)
     if args.rescore is not None:
         rescore(args.rescore, volumes, args)
@@ -84,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         config,
         args.out,
         f"{args.phantoms} synthetic normal head CT phantoms (ctviewer.synth.head, seeds 2000-"
-        f"{2000 + args.phantoms - 1}, {args.slices} slices of 256², HU) without lesions; "
+        f"{2000 + args.phantoms - 1}, {args.slices} slices of 256², HU"
+        + (", with dural sinuses, tentorium, skull base, calcifications" if args.dura else "")
+        + ") without lesions; "
         "no real patient data",
     )
     return 0

@@ -152,3 +152,20 @@ def test_kept_fold_models_are_keyed_by_training_not_scoring():
     assert cv.model_key("head-ct", replace(config, synthetic=0.8), 5, 0, 1) != key
     assert cv.model_key("head-ct", config, 5, 0, 2) != key
     assert cv.model_key("head-ct", config, 5, 1, 1) != key
+
+
+def test_dura_phantom_adds_dense_sinuses_and_folds_but_keeps_a_brain():
+    plain = make_head_phantom(seed=5, n_slices=6, size=128)
+    dura = make_head_phantom(seed=5, n_slices=6, size=128, dura=True)
+    assert dura.shape == plain.shape and dura.source.endswith("-dura")
+
+    def dense(volume):  # venous blood, falx, tentorium: 50-110 HU inside the skull
+        brain = brain_mask_hu(volume.array)
+        return int((brain & (volume.array > 50) & (volume.array < 110)).sum()), brain
+
+    n_plain, _ = dense(plain)
+    n_dura, brain = dense(dura)
+    assert n_dura > 2 * n_plain
+    assert 20 < np.median(dura.array[brain & (dura.array > 15)]) < 45  # still mostly brain
+    hu, bleed = add_bleed(dura.array, brain, dura.spacing, np.random.default_rng(1), "extra-axial")
+    assert bleed.mask.any() and (hu - dura.array)[bleed.mask].mean() > 30
