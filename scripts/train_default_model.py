@@ -63,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--context", type=int, default=0, help="neighbouring slices (2.5D)")
     parser.add_argument("--no-augment", action="store_true")
     parser.add_argument("--synthetic", type=float, default=0.5)
+    parser.add_argument(
+        "--ground-glass",
+        type=float,
+        default=0.0,
+        help="share of the pasted slices given HU ground glass instead of bright lesions",
+    )
     parser.add_argument("--residual", choices=RESIDUALS, default="positive")
     parser.add_argument("--erode", type=int, default=1, help="erosion of the lung mask (px)")
     parser.add_argument("--channels", choices=CHANNELS, default="max")
@@ -117,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         latent_channels=args.latent,
         depth=args.depth,
         synthetic=args.synthetic,
+        ground_glass_hu=args.ground_glass,
         scoring=Scoring(
             residual=args.residual,
             erode_px=args.erode,

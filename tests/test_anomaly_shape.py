@@ -122,3 +122,23 @@ def test_largest_over_images_on_threads_is_the_per_image_maximum(monkeypatch) ->
     assert np.array_equal(
         blob_filter(images[0], SPACING, SCALES, where, threads=2), alone(images[0])
     )
+
+
+def test_broad_term_finds_faint_haze_that_thin_vessels_do_not_reach() -> None:
+    zz, yy, xx = np.mgrid[:24, :48, :48].astype(np.float32)
+    image = np.full((24, 48, 48), 0.3, np.float32)
+    haze = np.sqrt((zz - 12) ** 2 + (yy - 14) ** 2 + (xx - 14) ** 2) < 5
+    vessel = (np.abs(yy - 34) < 1) & (np.abs(xx - 34) < 1)  # a tube along z, 1 px wide
+    image[haze] += 0.3
+    image[vessel] += 0.6
+    images = image[:, None]
+    mask = np.ones(image.shape, bool)
+    planar = np.full(image.shape, 0.01, np.float32)
+    base = Scoring(blob_mm=(6.0,), blob_on="image", sigma=0.0, median=1)
+    plain = anomaly_map(planar, mask, base, (1.0, 1.0, 1.0), images)
+    broad = Scoring.from_dict({**base.to_dict(), "broad_mm": [5.0], "broad_gain": 3.0})
+    assert Scoring.from_dict(broad.to_dict()) == broad
+    out = anomaly_map(planar, mask, broad, (1.0, 1.0, 1.0), images)
+    assert (out >= plain - 1e-6).all()  # only ever adds
+    assert out[haze].max() > 0.1 > plain[haze].max()
+    assert out[vessel].max() < 0.5 * out[haze].max()  # the opening removed the thin vessel

@@ -9,7 +9,7 @@ import torch
 from ctviewer.errors import Cancelled, InputError
 from ctviewer.model.checkpoint import load_model, save_model
 from ctviewer.model.preprocess import Preprocessing
-from ctviewer.model.synthetic import crop_patches, paste_patch
+from ctviewer.model.synthetic import crop_patches, paste_ground_glass_hu, paste_patch
 from ctviewer.model.train import (
     Positive,
     TrainConfig,
@@ -205,3 +205,47 @@ def test_findings_seed_calibrates_a_seed_level_and_a_mass_threshold() -> None:
     assert np.isfinite(meta["mass_threshold"]) and meta["mass_threshold"] >= 0
     plain = train_model([disc_image(i) for i in range(4)], tiny_config())
     assert "seed_threshold" not in plain.metadata and "mass_threshold" not in plain.metadata
+
+
+CHEST_WINDOWS = ((40.0, 400.0), (-600.0, 1500.0))  # the default chest model's
+
+
+def hu_chest_slice(size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(2, s, s) windowed HU slice: soft-tissue body, a lung at -850 HU crossed by a 40 HU
+    vessel; the lung mask and the vessel's pixels."""
+    yy, xx = np.mgrid[:size, :size] / size - 0.5
+    hu = np.where(np.hypot(yy, xx) < 0.45, 40.0, -1000.0)
+    lung = np.hypot(yy, xx) < 0.35
+    vessel = lung & (np.abs(yy) < 0.02)
+    hu[lung] = -850.0
+    hu[vessel] = 40.0
+    image = np.stack([np.clip((hu - (c - w / 2)) / w, 0, 1) for c, w in CHEST_WINDOWS])
+    return image.astype(np.float32), lung, vessel
+
+
+def test_hu_ground_glass_raises_aerated_lung_and_leaves_vessels() -> None:
+    image, lung, vessel = hu_chest_slice()
+    rng = np.random.default_rng(3)
+    raised = np.zeros_like(lung)
+    for _ in range(10):
+        out = paste_ground_glass_hu(image, lung, rng, CHEST_WINDOWS)
+        assert (out[:, ~lung] == image[:, ~lung]).all()  # nothing outside the lungs
+        assert (out[:, vessel] == image[:, vessel]).all()  # denser than the haze: kept
+        assert (out[0] == image[0]).all()  # -650..-350 HU is below the soft-tissue window
+        rise_hu = (out[1] - image[1]) * CHEST_WINDOWS[1][1]
+        assert rise_hu.min() >= 0 and rise_hu.max() <= 500 + 1e-3
+        raised |= rise_hu > 100
+    assert 0.05 < raised[lung].mean() < 0.9  # patches, not the whole lung
+
+
+def test_batches_get_hu_ground_glass_only_with_the_models_windows() -> None:
+    image, lung, _ = hu_chest_slice()
+    data, organ = np.stack([image] * 4), np.stack([lung] * 4)
+    config = tiny_config(synthetic=1.0, ground_glass_hu=1.0)
+    index = np.arange(4)
+    _, glass = _batch(data, organ, index, config, np.random.default_rng(0), (), CHEST_WINDOWS)
+    rise = (glass.numpy() - data).max(axis=(2, 3))  # (slices, channels)
+    assert (rise[:, 1] > 0.1).all() and (rise[:, 0] == 0).all()  # lung window only
+    _, solid = _batch(data, organ, index, config, np.random.default_rng(0))  # no windows
+    # bright lesions instead: organ median + 2.5-8 IQR, next to nothing on this uniform lung
+    assert (solid.numpy() - data).max() < 0.05

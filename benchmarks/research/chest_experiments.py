@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sigma", type=float, default=None)
     parser.add_argument("--channels", default=None)
     parser.add_argument("--erode", type=int, default=None)
+    parser.add_argument("--broad", type=float, nargs="*", default=None, help="Scoring.broad_mm")
+    parser.add_argument("--broad-gain", type=float, default=None, help="Scoring.broad_gain")
     parser.add_argument("--normals", type=int, default=12)
     parser.add_argument("--cal-shape", type=int, nargs=3, default=(32, 256, 256))
     parser.add_argument("--quantile", type=float, default=None, help="findings quantile")
@@ -63,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             "sigma": args.sigma,
             "channels": args.channels,
             "erode_px": args.erode,
+            "broad_mm": None if args.broad is None else tuple(args.broad),
+            "broad_gain": args.broad_gain,
         }.items()
         if v is not None
     }

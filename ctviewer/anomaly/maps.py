@@ -50,6 +50,10 @@ class Scoring:
     # blob measure (`anomaly.shape`): compact lesions stay, tubes (vessels) and plates fade
     blob_on: str = "map"  # "map": filter the map; "image": the map's geometric mean with the
     # blob measure of the input image (largest over its channels), read across the mask's edge
+    broad_mm: tuple[float, ...] = ()  # > (): the map is also at least `broad_gain` times the
+    # blob measure at these radii of the image grey-opened by 3x3x3 (vessels thinner than ~2
+    # pixels gone): broad faint lesions such as ground glass (chest10, not a default)
+    broad_gain: float = 0.0
 
     def __post_init__(self) -> None:
         if self.slice_score not in SLICE_SCORES or self.residual not in RESIDUALS:
@@ -62,12 +66,14 @@ class Scoring:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["blob_mm"] = list(self.blob_mm)
+        data["broad_mm"] = list(self.broad_mm)
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> Scoring:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["blob_mm"] = tuple(float(v) for v in known.get("blob_mm", ()))
+        known["broad_mm"] = tuple(float(v) for v in known.get("broad_mm", ()))
         return cls(**known)
 
 
@@ -153,7 +159,12 @@ def shape_map(
     if scoring.blob_mm and scoring.blob_on == "image" and images is not None:
         channels = list(images.swapaxes(0, 1))  # the largest measure over the channels
         blobs = largest_blob_filter(channels, spacing_mm, scoring.blob_mm, mask, threads)
-        return np.sqrt(planar * blobs).astype(np.float32)
+        out = np.sqrt(planar * blobs).astype(np.float32)
+        if scoring.broad_mm and scoring.broad_gain > 0:
+            opened = [ndimage.grey_opening(c, size=(3, 3, 3)) for c in channels]
+            broad = largest_blob_filter(opened, spacing_mm, scoring.broad_mm, mask, threads)
+            np.maximum(out, np.float32(scoring.broad_gain) * broad, out=out)
+        return out
     if scoring.blob_mm:
         blobs = blob_filter(planar, spacing_mm, scoring.blob_mm, threads=threads)
         return np.where(mask, blobs, 0.0).astype(np.float32)

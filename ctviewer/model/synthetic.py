@@ -143,3 +143,43 @@ def paste_ground_glass(
             else:
                 out[c] = out[c] + alpha * strength * spreads[c]
     return out.astype(np.float32)
+
+
+GROUND_GLASS_HU = (200.0, 500.0)  # ground glass: aerated lung raised to its median + this (HU)
+
+
+def paste_ground_glass_hu(
+    image: np.ndarray,
+    organ: np.ndarray,
+    rng: np.random.Generator,
+    windows: tuple[tuple[float, float], ...],
+) -> np.ndarray:
+    """A copy of `image` (c, s, s: CT in HU read through `windows`, channel c through window
+    c mod their number) with 1-3 ground-glass patches inside the lungs `organ` (s, s): broad
+    (semi-axes 2-8 px of a 128-pixel slice), soft-edged (Gaussian 1-2 px), where the lung is
+    raised to its median HU + `GROUND_GLASS_HU` and denser tissue (vessels) keeps its HU, so
+    vessels show through. The HU are read from the widest window's channel and re-windowed
+    into every channel where they change."""
+    out = image.copy()
+    if ndimage.binary_erosion(organ, iterations=2).sum() < 20:
+        return out
+    n = len(windows)
+    wide = int(np.argmax([w for _, w in windows]))
+    centre, width = windows[wide]
+    f = organ.shape[0] / 128
+    yy, xx = np.mgrid[0 : organ.shape[0], 0 : organ.shape[1]].astype(np.float32)
+    inner = np.argwhere(ndimage.binary_erosion(organ, iterations=2))
+    rise = np.zeros(organ.shape, np.float32)
+    for _ in range(int(rng.integers(1, 4))):
+        cy, cx = inner[rng.integers(len(inner))]
+        region = _wobbly_ellipse(organ, (cy, cx), rng.uniform(2, 8, 2) * f, yy, xx, rng)
+        alpha = ndimage.gaussian_filter(region.astype(np.float32), rng.uniform(1.0, 2.0) * f)
+        np.maximum(rise, alpha * rng.uniform(*GROUND_GLASS_HU), out=rise)
+    for k in range(image.shape[0] // n):  # each slice of a 2.5D input the same
+        hu = image[k * n + wide] * width + (centre - width / 2)
+        haze = np.median(hu[organ]) + rise
+        raised = (rise > 20) & (haze > hu)  # below the haze the wide window is not clipped
+        for c, (level, w) in enumerate(windows):
+            value = np.clip((haze - (level - w / 2)) / w, 0.0, 1.0)
+            out[k * n + c][raised] = value[raised]
+    return out.astype(np.float32)

@@ -36,7 +36,13 @@ from ctviewer.model.catalog import Fits
 from ctviewer.model.checkpoint import load_model
 from ctviewer.model.device import choose_device
 from ctviewer.model.preprocess import LEVEL, Prepared, Preprocessing, prepare_volume, restore
-from ctviewer.model.synthetic import crop_patches, paste_ground_glass, paste_lesions, paste_patch
+from ctviewer.model.synthetic import (
+    crop_patches,
+    paste_ground_glass,
+    paste_ground_glass_hu,
+    paste_lesions,
+    paste_patch,
+)
 from ctviewer.model.thresholds import SPACING_KEY, normals_slice_mm
 from ctviewer.pipeline import Input, load_inputs, model_maps, volume_midline
 from ctviewer.progress import CancelFlag, ProgressFn, check_cancel, report, subrange
@@ -63,6 +69,8 @@ class TrainConfig:
     synthetic: float = 0.0  # share of training slices given pasted bright lesions to remove
     synthetic_kind: str = "lesion"  # "lesion": compact bright lesions; "ground_glass": hazy
     # lung patches and consolidation (`synthetic.paste_ground_glass`)
+    ground_glass_hu: float = 0.0  # HU models: share of the pasted slices given ground glass in
+    # HU instead (`synthetic.paste_ground_glass_hu`: +200-500 HU in aerated lung, soft-edged)
     holdout_fraction: float = 0.2  # normals held back to calibrate the threshold
     trim: float = 0.0  # share of training normals left out of the fit: those that deviate most
     # from their organ level (`organ_deviation`, no learning), such as the other lung disease
@@ -238,15 +246,21 @@ def _batch(
     config: TrainConfig,
     rng,
     patches: Sequence[tuple[np.ndarray, np.ndarray]] = (),
+    windows: tuple[tuple[float, float], ...] = (),
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(clean, corrupted) slices: a share of them get pasted synthetic lesions, and a share
-    confirmed anomalies' pixels (`patches`, from accepted findings)."""
+    """(clean, corrupted) slices: a share of them get pasted synthetic lesions (of those, a
+    share `ground_glass_hu` HU ground glass, read through the model's HU `windows`), and a
+    share confirmed anomalies' pixels (`patches`, from accepted findings)."""
     clean = data[index]
     corrupt = clean.copy()
     paste = PASTES[config.synthetic_kind]
+    glass = config.ground_glass_hu if windows else 0.0
     for i, j in enumerate(index):
         if rng.random() < config.synthetic:
-            corrupt[i] = paste(clean[i], masks[j], rng)
+            if glass > 0 and rng.random() < glass:
+                corrupt[i] = paste_ground_glass_hu(clean[i], masks[j], rng, windows)
+            else:
+                corrupt[i] = paste(clean[i], masks[j], rng)
         if patches and config.positive_paste > 0 and rng.random() < config.positive_paste:
             corrupt[i] = paste_patch(corrupt[i], masks[j], patches[rng.integers(len(patches))], rng)
     return torch.from_numpy(clean), torch.from_numpy(corrupt)
@@ -284,10 +298,12 @@ def _fit(
     progress,
     cancel,
     exposure: tuple[np.ndarray, np.ndarray, Scoring, float] | None = None,
+    windows: tuple[tuple[float, float], ...] = (),
 ) -> float:
     """Restoration training loop (synthetic lesions and coarse noise in, clean slice out), plus
     the outlier-exposure hinge on `exposure` = (positive slices, their regions, scoring, margin);
-    returns the last epoch's mean L1 loss."""
+    `windows`: an HU model's, for HU ground-glass pastes. Returns the last epoch's mean L1
+    loss."""
     gen = torch.Generator(device=device).manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=1e-5)
@@ -305,7 +321,7 @@ def _fit(
         for step in range(steps):
             check_cancel(cancel)
             index = order[step * config.batch_size : (step + 1) * config.batch_size]
-            clean, corrupt = _batch(data, masks, index, config, rng, patches)
+            clean, corrupt = _batch(data, masks, index, config, rng, patches, windows)
             both = torch.cat([clean, corrupt], 1).to(device)
             if config.augment:  # the same transform for the clean and the corrupted slice
                 both = _augment(both, kind, gen)
@@ -452,9 +468,12 @@ def train_model(
     else:
         parts = [(net, config)]
     loss = 0.0
+    windows = pre.windows if pre.kind == "hu" else ()
     for k, (part, part_config) in enumerate(parts):
         share = subrange(subrange(progress, 0.05, 0.9), k / len(parts), (k + 1) / len(parts))
-        loss = _fit(part, data, masks, part_config, pre.kind, device, share, cancel, exposure)
+        loss = _fit(
+            part, data, masks, part_config, pre.kind, device, share, cancel, exposure, windows
+        )
     net.eval()
     created = datetime.now(UTC)
     metadata.update(
