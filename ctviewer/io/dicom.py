@@ -5,8 +5,10 @@ Headers come from pydicom (geometry, rescale, patient/study fields). Pixels: run
 single-frame files (JPEG lossless, JPEG-LS, JPEG 2000, RLE) are decoded by GDCM through a SimpleITK
 ImageSeriesReader per chunk of a few slices, chunks in parallel threads (SimpleITK releases the
 GIL; pylibjpeg holds it, and decodes JPEG lossless 2-3x slower — see benchmarks/bench_io.py).
-Chunks rather than single files: one reader per file costs ~40 % more CPU. Uncompressed files,
-multi-frame files (per-frame rescale) and anything GDCM refuses go through pydicom + pylibjpeg.
+Chunks rather than single files: one reader per file costs ~40 % more CPU. Uncompressed 16-bit
+single-frame files are read straight from where their header said the pixel data starts
+(`native_pixels`); multi-frame files (per-frame rescale), other uncompressed layouts and anything
+GDCM refuses go through pydicom + pylibjpeg.
 """
 
 from __future__ import annotations
