@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,14 @@ def main(argv: list[str] | None = None) -> int:
         "--blob", type=float, nargs="*", default=BLOB_MM, help="blob filter radii (mm); none: off"
     )
     parser.add_argument("--blob-on", choices=BLOB_ON, default="image")
+    parser.add_argument(
+        "--broad",
+        type=float,
+        nargs="*",
+        default=[],
+        help="radii (mm) of the broad term (Scoring.broad_mm; with --recalibrate: rescored)",
+    )
+    parser.add_argument("--broad-gain", type=float, default=0.0)
     parser.add_argument("--findings-quantile", type=float, default=0.8)
     parser.add_argument("--calibrate-on", choices=("held_back", "all"), default="held_back")
     parser.add_argument("--seed", type=int, default=0)
@@ -131,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             median=args.median,
             blob_mm=tuple(args.blob),
             blob_on=args.blob_on,
+            broad_mm=tuple(args.broad),
+            broad_gain=args.broad_gain,
         ),
         findings_seed=args.findings_seed,
         body_parts=("chest",),
@@ -157,6 +168,14 @@ def add_spacing_calibrations(path: Path, args: argparse.Namespace) -> None:
     from ctviewer.model.thresholds import SPACING_KEY, normals_slice_mm
 
     model = load_model(path, device="cpu")
+    if args.broad:  # a new scoring: the main calibration too, on fresh normals of training shape
+        model.scoring = replace(
+            model.scoring, broad_mm=tuple(args.broad), broad_gain=args.broad_gain
+        )
+        model.metadata["scoring"] = model.scoring.to_dict()
+        normals = [make_phantom(shape=tuple(args.shape), seed=s).volume for s in _seeds(args)]
+        update = _calibration(model, normals, f"{len(normals)} fresh normal phantoms {args.shape}")
+        model.metadata.update(update)
     cal = model.metadata["calibration"]
     if cal.get("slice_mm") is None:  # the main calibration's normals: held-back training phantoms
         cal["slice_mm"] = normals_slice_mm([make_phantom(shape=tuple(args.shape)).volume])
@@ -183,8 +202,6 @@ def _seeds(args: argparse.Namespace) -> range:
 def _single_slices(args: argparse.Namespace) -> list:
     """`--single-images` slices from the middle half of each fresh normal of the training shape,
     each a volume of one slice (scored in 2D, as a single image is)."""
-    from dataclasses import replace
-
     images = []
     for seed in _seeds(args):
         volume = make_phantom(shape=tuple(args.shape), seed=seed).volume
