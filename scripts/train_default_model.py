@@ -192,7 +192,8 @@ def add_spacing_calibrations(path: Path, args: argparse.Namespace) -> None:
         added.append({**update, "single_image": True})
     model.metadata[SPACING_KEY] = added
     save_model(model, args.out)
-    print(f"wrote {args.out}: main calibration at {cal['slice_mm']} mm kept, {len(added)} added")
+    main = "redone" if args.broad else "kept"
+    print(f"wrote {args.out}: main calibration at {cal['slice_mm']} mm {main}, {len(added)} added")
 
 
 def _seeds(args: argparse.Namespace) -> range:
