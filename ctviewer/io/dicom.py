@@ -105,8 +105,8 @@ def native_pixels(path: str, frame: Frame) -> np.ndarray | None:
     where its header said the PixelData element starts: what pydicom's `pixel_array` gives
     (unused high bits corrected as it does) without parsing the file again. None when the
     element found there is not the expected one (the file changed), for pydicom to read."""
-    layout = frame.native
-    if layout is None or frame.index is not None:
+    layout = frame.native  # set for single-frame files only (`headers.frames_of`)
+    if layout is None:
         return None
     n_bytes = frame.rows * frame.cols * 2
     with open(path, "rb") as file:

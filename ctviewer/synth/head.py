@@ -258,8 +258,8 @@ def make_head_phantom(
     different seeds give different heads; `dura` adds `Dura` and starts lower (skull base)."""
     rng = np.random.default_rng([seed, 7])
     a = HeadAnatomy.sample(rng)
-    extra = np.random.default_rng([seed, 11]) if dura else None
-    d = Dura.sample(extra) if extra is not None else None
+    extra = np.random.default_rng([seed, 11])  # drawn from only with `dura`
+    d = Dura.sample(extra) if dura else None
     px = field_of_view_mm / size
     coords = (np.arange(size) - (size - 1) / 2) * px
     yy, xx = np.meshgrid(coords, coords, indexing="ij")
