@@ -32,6 +32,7 @@ from ctviewer.anomaly.maps import (
 )
 from ctviewer.anomaly.midline import Midline, estimate_midline, pick_slices
 from ctviewer.anomaly.segment import seed_level, segment_voxels
+from ctviewer.anomaly.solid import solid_masks
 from ctviewer.io import Input, load_inputs  # noqa: F401  (re-exported: train, learn, CLI)
 from ctviewer.memory import lazy_zeros
 from ctviewer.model.anatomy import AnatomyGuess, guess_body_parts
@@ -74,12 +75,19 @@ class PlanarMaps:
     planar: np.ndarray  # (n, s, s) float32: the filtered residual (`planar_map`)
     mask: np.ndarray  # (n, s, s) bool: the eroded scoring mask
     images: np.ndarray | None  # (n, c, s, s) float32: the centre slice's channels when the
-    # volumetric stage reads the image (`Scoring.blob_on`), else None
+    # volumetric stage reads the image (`Scoring.blob_on`, `Scoring.solid_mm`), else None
+    solid: np.ndarray | None = None  # (n, s, s) bool: the solid-organ region when it is scored
+    # (`Scoring.solid_mm`), else None
+
+    @property
+    def scored(self) -> np.ndarray:
+        """Where slice scores are read: the scoring mask and the solid-organ region."""
+        return self.mask if self.solid is None else self.mask | self.solid
 
 
 def reads_image(scoring: Scoring) -> bool:
     """Whether the volumetric stage reads the input image (its blob measure)."""
-    return bool(scoring.blob_mm) and scoring.blob_on == "image"
+    return (bool(scoring.blob_mm) and scoring.blob_on == "image") or scoring.scores_solid
 
 
 def planar_maps(prepared: Prepared, model: AnomalyModel, line: Midline | None = None) -> PlanarMaps:
@@ -95,7 +103,10 @@ def planar_maps(prepared: Prepared, model: AnomalyModel, line: Midline | None = 
         diff = 0.5 * (diff + residual(images, back[:, centre], model.scoring, line))
     mask = score_mask(prepared.body, model.scoring, prepared.from_hu)
     kept = images if reads_image(model.scoring) else None
-    return PlanarMaps(planar_map(diff, mask, model.scoring), mask, kept)
+    solid = None
+    if model.scoring.scores_solid and pre.kind == "hu":
+        solid = solid_masks(images[:, 0], pre.windows[0], prepared.body, prepared.spacing_mm[1])
+    return PlanarMaps(planar_map(diff, mask, model.scoring), mask, kept, solid)
 
 
 def model_maps(
@@ -105,9 +116,15 @@ def model_maps(
     (a whole volume: the volumetric stage reads across them); `line` as in `planar_maps`."""
     part = planar_maps(prepared, model, line)
     maps = shape_map(
-        part.planar, part.mask, model.scoring, prepared.spacing_mm, part.images, cpu_threads()
+        part.planar,
+        part.mask,
+        model.scoring,
+        prepared.spacing_mm,
+        part.images,
+        cpu_threads(),
+        part.solid,
     )
-    return maps, slice_scores(maps, part.mask, model.scoring)
+    return maps, slice_scores(maps, part.scored, model.scoring)
 
 
 def cpu_threads() -> int:
@@ -209,6 +226,7 @@ def detect(
     mask = np.zeros((n, size, size), bool)
     channels = model.preprocessing.channels_per_slice
     images = np.zeros((n, channels, size, size), np.float32) if reads_image(model.scoring) else None
+    solid = np.zeros((n, size, size), bool) if model.scoring.scores_solid else None
     organ_pixels = 0.0
     spacing = model_spacing(volume, box, size)
     for start, stop, prepared in _prepared(volume, model.preprocessing, box):
@@ -217,13 +235,15 @@ def detect(
         planar[start:stop], mask[start:stop] = part.planar, part.mask
         if images is not None:
             images[start:stop] = part.images
+        if solid is not None and part.solid is not None:
+            solid[start:stop] = part.solid
         organ_pixels += float(prepared.body.mean()) * (stop - start)
         report(progress, 0.7 * stop / n, f"analysed {stop}/{n} slices")
     # stage 2, across slices: the blob measure (`shape_map`), then the slice scores
     check_cancel(cancel)
-    maps = shape_map(planar, mask, model.scoring, spacing, images, cpu_threads())
+    maps = shape_map(planar, mask, model.scoring, spacing, images, cpu_threads(), solid)
     del planar, images
-    scores = slice_scores(maps, mask, model.scoring)
+    scores = slice_scores(maps, mask if solid is None else mask | solid, model.scoring)
     # stage 3: the map restored onto the volume grid, RESTORE_SLICES at a time
     full = lazy_zeros(volume.shape, MAP_DTYPE)  # paged in only where the map is non-zero
     hot: list[tuple[np.ndarray, np.ndarray]] = []  # voxels above `collect`: flat index, value

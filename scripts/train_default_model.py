@@ -87,6 +87,15 @@ def main(argv: list[str] | None = None) -> int:
         help="radii (mm) of the broad term (Scoring.broad_mm; with --recalibrate: rescored)",
     )
     parser.add_argument("--broad-gain", type=float, default=0.0)
+    parser.add_argument(
+        "--solid",
+        type=float,
+        nargs="*",
+        default=[],
+        help="radii (mm) of the solid-organ (liver) term (Scoring.solid_mm; with --recalibrate: "
+        "rescored)",
+    )
+    parser.add_argument("--solid-gain", type=float, default=0.0)
     parser.add_argument("--findings-quantile", type=float, default=0.8)
     parser.add_argument("--calibrate-on", choices=("held_back", "all"), default="held_back")
     parser.add_argument("--seed", type=int, default=0)
@@ -142,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             blob_on=args.blob_on,
             broad_mm=tuple(args.broad),
             broad_gain=args.broad_gain,
+            solid_mm=tuple(args.solid),
+            solid_gain=args.solid_gain,
         ),
         findings_seed=args.findings_seed,
         body_parts=("chest",),
@@ -168,9 +179,14 @@ def add_spacing_calibrations(path: Path, args: argparse.Namespace) -> None:
     from ctviewer.model.thresholds import SPACING_KEY, normals_slice_mm
 
     model = load_model(path, device="cpu")
-    if args.broad:  # a new scoring: the main calibration too, on fresh normals of training shape
+    rescored = bool(args.broad or args.solid)
+    if rescored:  # a new scoring: the main calibration too, on fresh normals of training shape
         model.scoring = replace(
-            model.scoring, broad_mm=tuple(args.broad), broad_gain=args.broad_gain
+            model.scoring,
+            broad_mm=tuple(args.broad),
+            broad_gain=args.broad_gain,
+            solid_mm=tuple(args.solid),
+            solid_gain=args.solid_gain,
         )
         model.metadata["scoring"] = model.scoring.to_dict()
         normals = [make_phantom(shape=tuple(args.shape), seed=s).volume for s in _seeds(args)]
@@ -192,7 +208,7 @@ def add_spacing_calibrations(path: Path, args: argparse.Namespace) -> None:
         added.append({**update, "single_image": True})
     model.metadata[SPACING_KEY] = added
     save_model(model, args.out)
-    main = "redone" if args.broad else "kept"
+    main = "redone" if rescored else "kept"
     print(f"wrote {args.out}: main calibration at {cal['slice_mm']} mm {main}, {len(added)} added")
 
 

@@ -16,6 +16,7 @@ from scipy import ndimage
 from ctviewer.anomaly.midline import Midline, reflect
 from ctviewer.anomaly.score import top_percent_mean
 from ctviewer.anomaly.shape import blob_filter, largest_blob_filter
+from ctviewer.anomaly.solid import solid_map
 from ctviewer.errors import ModelError
 
 SLICE_SCORES = ("top_percent", "mae", "blob")
@@ -54,6 +55,10 @@ class Scoring:
     # blob measure at these radii of the image grey-opened by 3x3x3 (vessels thinner than ~2
     # pixels gone): broad faint lesions such as ground glass (chest10, not a default)
     broad_gain: float = 0.0
+    solid_mm: tuple[float, ...] = ()  # > (): a second region, the solid soft-tissue organs
+    # outside the lungs (liver, spleen; `anomaly.solid`), scored by `solid_gain` times the blob
+    # measure at these radii of dark and bright blobs in the first channel (liver11, no default)
+    solid_gain: float = 0.0
 
     def __post_init__(self) -> None:
         if self.slice_score not in SLICE_SCORES or self.residual not in RESIDUALS:
@@ -67,6 +72,7 @@ class Scoring:
         data = asdict(self)
         data["blob_mm"] = list(self.blob_mm)
         data["broad_mm"] = list(self.broad_mm)
+        data["solid_mm"] = list(self.solid_mm)
         return data
 
     @classmethod
@@ -74,7 +80,13 @@ class Scoring:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["blob_mm"] = tuple(float(v) for v in known.get("blob_mm", ()))
         known["broad_mm"] = tuple(float(v) for v in known.get("broad_mm", ()))
+        known["solid_mm"] = tuple(float(v) for v in known.get("solid_mm", ()))
         return cls(**known)
+
+    @property
+    def scores_solid(self) -> bool:
+        """Whether the solid-organ region is scored too (`solid_mm`, `solid_gain`)."""
+        return bool(self.solid_mm) and self.solid_gain > 0
 
 
 def residual(
@@ -151,11 +163,29 @@ def shape_map(
     spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0),
     images: np.ndarray | None = None,
     threads: int = 1,
+    solid: np.ndarray | None = None,
 ) -> np.ndarray:
     """The volumetric part of `anomaly_map`: a `planar_map` weighed by the blob measure of the
     image or replaced by its own (`Scoring.blob_mm`); unchanged without blob scales. It reads
     across slices, so it needs every slice of the volume at once; the blob measure runs on up
-    to `threads` threads (the same numbers on any number)."""
+    to `threads` threads (the same numbers on any number). `solid`: the solid-organ region
+    (`anomaly.solid.solid_masks`), where the map is `Scoring.solid_gain` times its own term."""
+    out = _lung_shape_map(planar, mask, scoring, spacing_mm, images, threads)
+    if solid is not None and images is not None and scoring.scores_solid:
+        term = solid_map(images[:, 0], solid & ~mask, spacing_mm, scoring.solid_mm, threads)
+        out = np.maximum(out, np.float32(scoring.solid_gain) * term)
+    return out
+
+
+def _lung_shape_map(
+    planar: np.ndarray,
+    mask: np.ndarray,
+    scoring: Scoring,
+    spacing_mm: tuple[float, float, float],
+    images: np.ndarray | None,
+    threads: int,
+) -> np.ndarray:
+    """`shape_map` in the model's own scoring region."""
     if scoring.blob_mm and scoring.blob_on == "image" and images is not None:
         channels = list(images.swapaxes(0, 1))  # the largest measure over the channels
         blobs = largest_blob_filter(channels, spacing_mm, scoring.blob_mm, mask, threads)
