@@ -142,3 +142,32 @@ def test_broad_term_finds_faint_haze_that_thin_vessels_do_not_reach() -> None:
     assert (out >= plain - 1e-6).all()  # only ever adds
     assert out[haze].max() > 0.1 > plain[haze].max()
     assert out[vessel].max() < 0.5 * out[haze].max()  # the opening removed the thin vessel
+
+
+def test_broad_term_only_at_thin_slices_and_on_its_channel() -> None:
+    zz, yy, xx = np.mgrid[:24, :48, :48].astype(np.float32)
+    image = np.full((24, 48, 48), 0.3, np.float32)
+    image[np.sqrt((zz - 12) ** 2 + (yy - 14) ** 2 + (xx - 14) ** 2) < 5] += 0.3
+    images = np.stack([np.full_like(image, 0.3), image], axis=1)  # the haze in channel 1 only
+    mask = np.ones(image.shape, bool)
+    planar = np.full(image.shape, 0.01, np.float32)
+    base = Scoring(blob_mm=(6.0,), blob_on="image", sigma=0.0, median=1)
+    broad = Scoring.from_dict({**base.to_dict(), "broad_mm": [5.0], "broad_gain": 3.0})
+    limited = Scoring.from_dict({**broad.to_dict(), "broad_max_slice_mm": 2.0})
+    assert Scoring.from_dict(limited.to_dict()) == limited
+
+    def peak(scoring: Scoring, spacing: tuple[float, float, float], n: int = 24) -> float:
+        return float(anomaly_map(planar[:n], mask[:n], scoring, spacing, images[:n]).max())
+
+    plain, thin = peak(base, (1.0, 1.0, 1.0)), peak(broad, (1.0, 1.0, 1.0))
+    assert thin > 0.1 > plain
+    assert peak(limited, (2.0, 1.0, 1.0)) == peak(broad, (2.0, 1.0, 1.0))  # at the limit: on
+    assert peak(limited, (2.5, 1.0, 1.0)) == peak(base, (2.5, 1.0, 1.0))  # thicker: off
+    single = planar[12:13], mask[12:13], images[12:13]
+    assert anomaly_map(*single[:2], limited, (1.0, 1.0, 1.0), single[2]).max() == (
+        anomaly_map(*single[:2], base, (1.0, 1.0, 1.0), single[2]).max()
+    )  # a single image: off
+    lung = Scoring.from_dict({**broad.to_dict(), "broad_channel": 1})
+    assert peak(lung, (1.0, 1.0, 1.0)) == thin  # the haze's channel alone: the same peak
+    other = Scoring.from_dict({**broad.to_dict(), "broad_channel": 0})
+    assert peak(other, (1.0, 1.0, 1.0)) < 0.5 * thin

@@ -54,6 +54,11 @@ class Scoring:
     # blob measure at these radii of the image grey-opened by 3x3x3 (vessels thinner than ~2
     # pixels gone): broad faint lesions such as ground glass (chest10, not a default)
     broad_gain: float = 0.0
+    broad_max_slice_mm: float = 0.0  # > 0: the broad term only on volumes (not single images)
+    # whose slices are at most this thick (chest11: at thicker slices it finds no ground glass
+    # and its normals raise the thresholds); 0: everywhere
+    broad_channel: int = -1  # the channel whose opened image the broad term reads (-1: all,
+    # the largest; the lung window alone holds ground glass and costs half)
 
     def __post_init__(self) -> None:
         if self.slice_score not in SLICE_SCORES or self.residual not in RESIDUALS:
@@ -160,15 +165,38 @@ def shape_map(
         channels = list(images.swapaxes(0, 1))  # the largest measure over the channels
         blobs = largest_blob_filter(channels, spacing_mm, scoring.blob_mm, mask, threads)
         out = np.sqrt(planar * blobs).astype(np.float32)
-        if scoring.broad_mm and scoring.broad_gain > 0:
-            opened = [ndimage.grey_opening(c, size=(3, 3, 3)) for c in channels]
-            broad = largest_blob_filter(opened, spacing_mm, scoring.broad_mm, mask, threads)
-            np.maximum(out, np.float32(scoring.broad_gain) * broad, out=out)
+        if broad_applies(scoring, planar.shape[0], spacing_mm[0]):
+            np.maximum(out, broad_term(channels, mask, scoring, spacing_mm, threads), out=out)
         return out
     if scoring.blob_mm:
         blobs = blob_filter(planar, spacing_mm, scoring.blob_mm, threads=threads)
         return np.where(mask, blobs, 0.0).astype(np.float32)
     return planar
+
+
+def broad_applies(scoring: Scoring, n_slices: int, slice_mm: float) -> bool:
+    """Whether the broad term (`Scoring.broad_mm`) is part of the map of a stack of `n_slices`
+    slices `slice_mm` apart."""
+    if not (scoring.broad_mm and scoring.broad_gain > 0):
+        return False
+    limit = scoring.broad_max_slice_mm
+    return limit <= 0 or (n_slices > 1 and slice_mm <= limit)
+
+
+def broad_term(
+    channels: list[np.ndarray],
+    mask: np.ndarray,
+    scoring: Scoring,
+    spacing_mm: tuple[float, float, float],
+    threads: int = 1,
+) -> np.ndarray:
+    """`broad_gain` times the blob measure at `broad_mm` of the image channels (each (n, s, s))
+    grey-opened by 3x3x3, largest over the channels (or `broad_channel` alone), in `mask`."""
+    if scoring.broad_channel >= 0:
+        channels = [channels[scoring.broad_channel]]
+    opened = [ndimage.grey_opening(c, size=(3, 3, 3)) for c in channels]
+    broad = largest_blob_filter(opened, spacing_mm, scoring.broad_mm, mask, threads)
+    return np.float32(scoring.broad_gain) * broad
 
 
 def slice_scores(maps: np.ndarray, mask: np.ndarray, scoring: Scoring) -> np.ndarray:
