@@ -96,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--broad-channel", type=int, default=-1, help="channel the broad term reads (-1: all)"
     )
+    parser.add_argument(
+        "--broad-max-value",
+        type=float,
+        default=0.0,
+        help="the broad term only where its opened channel is at most this (0: everywhere)",
+    )
     parser.add_argument("--findings-quantile", type=float, default=0.8)
     parser.add_argument("--calibrate-on", choices=("held_back", "all"), default="held_back")
     parser.add_argument("--seed", type=int, default=0)
@@ -153,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             broad_gain=args.broad_gain,
             broad_max_slice_mm=args.broad_max_slice_mm,
             broad_channel=args.broad_channel,
+            broad_max_value=args.broad_max_value,
         ),
         findings_seed=args.findings_seed,
         body_parts=("chest",),
@@ -187,6 +194,7 @@ def add_spacing_calibrations(path: Path, args: argparse.Namespace) -> None:
             broad_gain=args.broad_gain,
             broad_max_slice_mm=args.broad_max_slice_mm,
             broad_channel=args.broad_channel,
+            broad_max_value=args.broad_max_value,
         )
         model.metadata["scoring"] = model.scoring.to_dict()
         slice_mm = make_phantom(shape=tuple(args.shape)).volume.spacing[0]

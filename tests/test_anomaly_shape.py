@@ -171,3 +171,25 @@ def test_broad_term_only_at_thin_slices_and_on_its_channel() -> None:
     assert peak(lung, (1.0, 1.0, 1.0)) == thin  # the haze's channel alone: the same peak
     other = Scoring.from_dict({**broad.to_dict(), "broad_channel": 0})
     assert peak(other, (1.0, 1.0, 1.0)) < 0.5 * thin
+
+
+def test_broad_term_gate_keeps_haze_drops_dense_tissue() -> None:
+    zz, yy, xx = np.mgrid[:24, :48, :48].astype(np.float32)
+    image = np.full((24, 48, 48), 0.3, np.float32)
+    haze = np.sqrt((zz - 12) ** 2 + (yy - 14) ** 2 + (xx - 14) ** 2) < 5
+    dense = np.sqrt((zz - 12) ** 2 + (yy - 34) ** 2 + (xx - 34) ** 2) < 5
+    image[haze] += 0.3  # 0.6: hazy
+    image[dense] += 0.6  # 0.9: soft tissue
+    images = image[:, None]
+    mask = np.ones(image.shape, bool)
+    planar = np.full(image.shape, 0.01, np.float32)
+    base = Scoring(blob_mm=(6.0,), blob_on="image", sigma=0.0, median=1)
+    broad = Scoring.from_dict({**base.to_dict(), "broad_mm": [5.0], "broad_gain": 3.0})
+    gated = Scoring.from_dict({**broad.to_dict(), "broad_max_value": 0.7})
+    assert Scoring.from_dict(gated.to_dict()) == gated
+    plain = anomaly_map(planar, mask, base, (1.0, 1.0, 1.0), images)
+    ungated = anomaly_map(planar, mask, broad, (1.0, 1.0, 1.0), images)
+    out = anomaly_map(planar, mask, gated, (1.0, 1.0, 1.0), images)
+    assert ungated[dense].max() > 0.1 > plain[dense].max()
+    assert out[dense].max() == plain[dense].max()  # above the value: the first term only
+    assert out[haze].max() == ungated[haze].max() > 0.1

@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--broad-gain", type=float, default=None, help="Scoring.broad_gain")
     parser.add_argument("--broad-max-slice-mm", type=float, default=None)
     parser.add_argument("--broad-channel", type=int, default=None)
+    parser.add_argument("--broad-max-value", type=float, default=None)
     parser.add_argument("--normals", type=int, default=12)
     parser.add_argument("--cal-shape", type=int, nargs=3, default=(32, 256, 256))
     parser.add_argument("--quantile", type=float, default=None, help="findings quantile")
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             "broad_gain": args.broad_gain,
             "broad_max_slice_mm": args.broad_max_slice_mm,
             "broad_channel": args.broad_channel,
+            "broad_max_value": args.broad_max_value,
         }.items()
         if v is not None
     }

@@ -59,6 +59,9 @@ class Scoring:
     # and its normals raise the thresholds); 0: everywhere
     broad_channel: int = -1  # the channel whose opened image the broad term reads (-1: all,
     # the largest; the lung window alone holds ground glass and costs half)
+    broad_max_value: float = 0.0  # > 0: the broad term only where its opened channel is at most
+    # this (lung window -600/1500: 0.767 = -200 HU, hazier than soft tissue: ground glass, not
+    # the hilum's or the mediastinum's edge, which the first term judges); 0: everywhere
 
     def __post_init__(self) -> None:
         if self.slice_score not in SLICE_SCORES or self.residual not in RESIDUALS:
@@ -191,11 +194,22 @@ def broad_term(
     threads: int = 1,
 ) -> np.ndarray:
     """`broad_gain` times the blob measure at `broad_mm` of the image channels (each (n, s, s))
-    grey-opened by 3x3x3, largest over the channels (or `broad_channel` alone), in `mask`."""
+    grey-opened by 3x3x3, largest over the channels (or `broad_channel` alone), in `mask`; with
+    `broad_max_value`, each channel's measure only where its opened value is at most that."""
     if scoring.broad_channel >= 0:
         channels = [channels[scoring.broad_channel]]
     opened = [ndimage.grey_opening(c, size=(3, 3, 3)) for c in channels]
-    broad = largest_blob_filter(opened, spacing_mm, scoring.broad_mm, mask, threads)
+    if scoring.broad_max_value <= 0:
+        broad = largest_blob_filter(opened, spacing_mm, scoring.broad_mm, mask, threads)
+        return np.float32(scoring.broad_gain) * broad
+    broad = np.zeros(mask.shape, np.float32)
+    for image in opened:
+        where = mask & (image <= scoring.broad_max_value)
+        np.maximum(
+            broad,
+            largest_blob_filter([image], spacing_mm, scoring.broad_mm, where, threads),
+            out=broad,
+        )
     return np.float32(scoring.broad_gain) * broad
 
 
