@@ -97,6 +97,12 @@ def main(argv: list[str] | None = None) -> int:
         "--broad-channel", type=int, default=-1, help="channel the broad term reads (-1: all)"
     )
     parser.add_argument(
+        "--broad-open-mm",
+        type=float,
+        default=0.0,
+        help="z size (mm) of the broad opening (0: 3 slices)",
+    )
+    parser.add_argument(
         "--broad-max-value",
         type=float,
         default=0.0,
@@ -160,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             broad_max_slice_mm=args.broad_max_slice_mm,
             broad_channel=args.broad_channel,
             broad_max_value=args.broad_max_value,
+            broad_open_mm=args.broad_open_mm,
         ),
         findings_seed=args.findings_seed,
         body_parts=("chest",),
@@ -195,6 +202,7 @@ def add_spacing_calibrations(path: Path, args: argparse.Namespace) -> None:
             broad_max_slice_mm=args.broad_max_slice_mm,
             broad_channel=args.broad_channel,
             broad_max_value=args.broad_max_value,
+            broad_open_mm=args.broad_open_mm,
         )
         model.metadata["scoring"] = model.scoring.to_dict()
         slice_mm = make_phantom(shape=tuple(args.shape)).volume.spacing[0]

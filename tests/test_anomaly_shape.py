@@ -193,3 +193,20 @@ def test_broad_term_gate_keeps_haze_drops_dense_tissue() -> None:
     assert ungated[dense].max() > 0.1 > plain[dense].max()
     assert out[dense].max() == plain[dense].max()  # above the value: the first term only
     assert out[haze].max() == ungated[haze].max() > 0.1
+
+
+def test_broad_opening_reaches_the_same_mm_in_z_at_thin_slices() -> None:
+    from ctviewer.anomaly.maps import open_slices
+
+    assert open_slices(0.0, 1.0) == 3  # the default: 3 slices at any spacing
+    assert [open_slices(14.0, mm) for mm in (6.25, 4.7, 3.1, 2.3, 1.56, 1.0)] == [3, 3, 5, 7, 9, 13]
+    zz, yy, xx = np.mgrid[:24, :32, :32].astype(np.float32)
+    image = np.full((24, 32, 32), 0.3, np.float32)
+    image[(np.abs(zz - 12) < 2) & (np.hypot(yy - 16, xx - 16) < 8)] += 0.3  # a disc 3 slices thick
+    images, mask = image[:, None], np.ones(image.shape, bool)
+    planar = np.zeros(image.shape, np.float32)
+    base = Scoring(blob_mm=(6.0,), blob_on="image", sigma=0.0, median=1)
+    broad = Scoring.from_dict({**base.to_dict(), "broad_mm": [4.0], "broad_gain": 3.0})
+    deep = Scoring.from_dict({**broad.to_dict(), "broad_open_mm": 7.0})  # 7 slices at 1 mm
+    shallow = anomaly_map(planar, mask, broad, (1.0, 1.0, 1.0), images).max()
+    assert anomaly_map(planar, mask, deep, (1.0, 1.0, 1.0), images).max() < 0.25 * shallow

@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--broad-max-slice-mm", type=float, default=None)
     parser.add_argument("--broad-channel", type=int, default=None)
     parser.add_argument("--broad-max-value", type=float, default=None)
+    parser.add_argument("--broad-open-mm", type=float, default=None)
+    parser.add_argument("--bench-shape", type=int, nargs=3, default=(64, 256, 256))
     parser.add_argument("--normals", type=int, default=12)
     parser.add_argument("--cal-shape", type=int, nargs=3, default=(32, 256, 256))
     parser.add_argument("--quantile", type=float, default=None, help="findings quantile")
@@ -73,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             "broad_max_slice_mm": args.broad_max_slice_mm,
             "broad_channel": args.broad_channel,
             "broad_max_value": args.broad_max_value,
+            "broad_open_mm": args.broad_open_mm,
         }.items()
         if v is not None
     }
@@ -101,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         k: model.metadata.get(k) for k in ("threshold", "pixel_threshold", "mass_threshold")
     }
     if "phantoms" not in args.skip:
-        row["phantoms"] = bench_detect.lesion_quality(out, args.volumes, (64, 256, 256), 2.5)
+        row["phantoms"] = bench_detect.lesion_quality(
+            out, args.volumes, tuple(args.bench_shape), 2.5
+        )
     if "lung1" not in args.skip:
         row["lung1"] = bench_detect.lung1(out, args.data / "chest_ct_volumes")
     if "lidc" not in args.skip:

@@ -62,6 +62,8 @@ class Scoring:
     broad_max_value: float = 0.0  # > 0: the broad term only where its opened channel is at most
     # this (lung window -600/1500: 0.767 = -200 HU, hazier than soft tissue: ground glass, not
     # the hilum's or the mediastinum's edge, which the first term judges); 0: everywhere
+    broad_open_mm: float = 0.0  # > 0: the opening's size in z is the odd number of slices
+    # nearest to this many mm (at least 3), so that it reaches as far at thin slices; 0: 3 slices
 
     def __post_init__(self) -> None:
         if self.slice_score not in SLICE_SCORES or self.residual not in RESIDUALS:
@@ -198,7 +200,8 @@ def broad_term(
     `broad_max_value`, each channel's measure only where its opened value is at most that."""
     if scoring.broad_channel >= 0:
         channels = [channels[scoring.broad_channel]]
-    opened = [ndimage.grey_opening(c, size=(3, 3, 3)) for c in channels]
+    depth = open_slices(scoring.broad_open_mm, spacing_mm[0])
+    opened = [ndimage.grey_opening(c, size=(depth, 3, 3)) for c in channels]
     if scoring.broad_max_value <= 0:
         broad = largest_blob_filter(opened, spacing_mm, scoring.broad_mm, mask, threads)
         return np.float32(scoring.broad_gain) * broad
@@ -211,6 +214,14 @@ def broad_term(
             out=broad,
         )
     return np.float32(scoring.broad_gain) * broad
+
+
+def open_slices(open_mm: float, slice_mm: float) -> int:
+    """Slices of the broad term's opening in z: 3, or with `open_mm` > 0 the odd number nearest
+    to `open_mm` / `slice_mm` (at least 3)."""
+    if open_mm <= 0 or slice_mm <= 0:
+        return 3
+    return max(3, 2 * int(round((open_mm / slice_mm - 1) / 2)) + 1)
 
 
 def slice_scores(maps: np.ndarray, mask: np.ndarray, scoring: Scoring) -> np.ndarray:
