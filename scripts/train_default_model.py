@@ -37,7 +37,7 @@ import torch
 from bundled_model import train_and_save
 
 from ctviewer import paths
-from ctviewer.anomaly.maps import BLOB_ON, CHANNELS, RESIDUALS, Scoring
+from ctviewer.anomaly.maps import BLOB_ON, CHANNELS, RESIDUALS, Scoring, broad_applies
 from ctviewer.model.preprocess import Preprocessing
 from ctviewer.model.train import TrainConfig
 from ctviewer.synth.phantom import make_phantom
@@ -96,6 +96,27 @@ def main(argv: list[str] | None = None) -> int:
         "rescored)",
     )
     parser.add_argument("--solid-gain", type=float, default=0.0)
+    parser.add_argument(
+        "--broad-max-slice-mm",
+        type=float,
+        default=0.0,
+        help="the broad term only on volumes with slices this thin or thinner (0: everywhere)",
+    )
+    parser.add_argument(
+        "--broad-channel", type=int, default=-1, help="channel the broad term reads (-1: all)"
+    )
+    parser.add_argument(
+        "--broad-open-mm",
+        type=float,
+        default=0.0,
+        help="z size (mm) of the broad opening (0: 3 slices)",
+    )
+    parser.add_argument(
+        "--broad-max-value",
+        type=float,
+        default=0.0,
+        help="the broad term only where its opened channel is at most this (0: everywhere)",
+    )
     parser.add_argument("--findings-quantile", type=float, default=0.8)
     parser.add_argument("--calibrate-on", choices=("held_back", "all"), default="held_back")
     parser.add_argument("--seed", type=int, default=0)
@@ -153,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
             broad_gain=args.broad_gain,
             solid_mm=tuple(args.solid),
             solid_gain=args.solid_gain,
+            broad_max_slice_mm=args.broad_max_slice_mm,
+            broad_channel=args.broad_channel,
+            broad_max_value=args.broad_max_value,
+            broad_open_mm=args.broad_open_mm,
         ),
         findings_seed=args.findings_seed,
         body_parts=("chest",),
@@ -179,16 +204,24 @@ def add_spacing_calibrations(path: Path, args: argparse.Namespace) -> None:
     from ctviewer.model.thresholds import SPACING_KEY, normals_slice_mm
 
     model = load_model(path, device="cpu")
-    rescored = bool(args.broad or args.solid)
-    if rescored:  # a new scoring: the main calibration too, on fresh normals of training shape
+    redo = False
+    if args.broad or args.solid:  # a new scoring: the main calibration too, on fresh normals
         model.scoring = replace(
             model.scoring,
             broad_mm=tuple(args.broad),
             broad_gain=args.broad_gain,
             solid_mm=tuple(args.solid),
             solid_gain=args.solid_gain,
+            broad_max_slice_mm=args.broad_max_slice_mm,
+            broad_channel=args.broad_channel,
+            broad_max_value=args.broad_max_value,
+            broad_open_mm=args.broad_open_mm,
         )
         model.metadata["scoring"] = model.scoring.to_dict()
+        slice_mm = make_phantom(shape=tuple(args.shape)).volume.spacing[0]
+        # the broad term alone, off at the main calibration's spacing, leaves its maps as before
+        redo = bool(args.solid) or broad_applies(model.scoring, args.shape[0], slice_mm)
+    if redo:
         normals = [make_phantom(shape=tuple(args.shape), seed=s).volume for s in _seeds(args)]
         update = _calibration(model, normals, f"{len(normals)} fresh normal phantoms {args.shape}")
         model.metadata.update(update)
@@ -208,7 +241,7 @@ def add_spacing_calibrations(path: Path, args: argparse.Namespace) -> None:
         added.append({**update, "single_image": True})
     model.metadata[SPACING_KEY] = added
     save_model(model, args.out)
-    main = "redone" if rescored else "kept"
+    main = "redone" if redo else "kept"
     print(f"wrote {args.out}: main calibration at {cal['slice_mm']} mm {main}, {len(added)} added")
 
 

@@ -179,3 +179,71 @@ def test_merged_thin_slices_keep_blobs_and_suppress_tubes(monkeypatch) -> None:
         assert abs(merged[ball].max() - exact[ball].max()) < 0.05 * exact[ball].max()
     assert merged_tube.max() < 0.25 * merged.max()
     assert abs(merged_tube.max() - exact_tube.max()) < 0.25 * exact_tube.max() + 1e-3
+
+
+def test_broad_term_only_at_thin_slices_and_on_its_channel() -> None:
+    zz, yy, xx = np.mgrid[:24, :48, :48].astype(np.float32)
+    image = np.full((24, 48, 48), 0.3, np.float32)
+    image[np.sqrt((zz - 12) ** 2 + (yy - 14) ** 2 + (xx - 14) ** 2) < 5] += 0.3
+    images = np.stack([np.full_like(image, 0.3), image], axis=1)  # the haze in channel 1 only
+    mask = np.ones(image.shape, bool)
+    planar = np.full(image.shape, 0.01, np.float32)
+    base = Scoring(blob_mm=(6.0,), blob_on="image", sigma=0.0, median=1)
+    broad = Scoring.from_dict({**base.to_dict(), "broad_mm": [5.0], "broad_gain": 3.0})
+    limited = Scoring.from_dict({**broad.to_dict(), "broad_max_slice_mm": 2.0})
+    assert Scoring.from_dict(limited.to_dict()) == limited
+
+    def peak(scoring: Scoring, spacing: tuple[float, float, float], n: int = 24) -> float:
+        return float(anomaly_map(planar[:n], mask[:n], scoring, spacing, images[:n]).max())
+
+    plain, thin = peak(base, (1.0, 1.0, 1.0)), peak(broad, (1.0, 1.0, 1.0))
+    assert thin > 0.1 > plain
+    assert peak(limited, (2.0, 1.0, 1.0)) == peak(broad, (2.0, 1.0, 1.0))  # at the limit: on
+    assert peak(limited, (2.5, 1.0, 1.0)) == peak(base, (2.5, 1.0, 1.0))  # thicker: off
+    single = planar[12:13], mask[12:13], images[12:13]
+    assert anomaly_map(*single[:2], limited, (1.0, 1.0, 1.0), single[2]).max() == (
+        anomaly_map(*single[:2], base, (1.0, 1.0, 1.0), single[2]).max()
+    )  # a single image: off
+    lung = Scoring.from_dict({**broad.to_dict(), "broad_channel": 1})
+    assert peak(lung, (1.0, 1.0, 1.0)) == thin  # the haze's channel alone: the same peak
+    other = Scoring.from_dict({**broad.to_dict(), "broad_channel": 0})
+    assert peak(other, (1.0, 1.0, 1.0)) < 0.5 * thin
+
+
+def test_broad_term_gate_keeps_haze_drops_dense_tissue() -> None:
+    zz, yy, xx = np.mgrid[:24, :48, :48].astype(np.float32)
+    image = np.full((24, 48, 48), 0.3, np.float32)
+    haze = np.sqrt((zz - 12) ** 2 + (yy - 14) ** 2 + (xx - 14) ** 2) < 5
+    dense = np.sqrt((zz - 12) ** 2 + (yy - 34) ** 2 + (xx - 34) ** 2) < 5
+    image[haze] += 0.3  # 0.6: hazy
+    image[dense] += 0.6  # 0.9: soft tissue
+    images = image[:, None]
+    mask = np.ones(image.shape, bool)
+    planar = np.full(image.shape, 0.01, np.float32)
+    base = Scoring(blob_mm=(6.0,), blob_on="image", sigma=0.0, median=1)
+    broad = Scoring.from_dict({**base.to_dict(), "broad_mm": [5.0], "broad_gain": 3.0})
+    gated = Scoring.from_dict({**broad.to_dict(), "broad_max_value": 0.7})
+    assert Scoring.from_dict(gated.to_dict()) == gated
+    plain = anomaly_map(planar, mask, base, (1.0, 1.0, 1.0), images)
+    ungated = anomaly_map(planar, mask, broad, (1.0, 1.0, 1.0), images)
+    out = anomaly_map(planar, mask, gated, (1.0, 1.0, 1.0), images)
+    assert ungated[dense].max() > 0.1 > plain[dense].max()
+    assert out[dense].max() == plain[dense].max()  # above the value: the first term only
+    assert out[haze].max() == ungated[haze].max() > 0.1
+
+
+def test_broad_opening_reaches_the_same_mm_in_z_at_thin_slices() -> None:
+    from ctviewer.anomaly.maps import open_slices
+
+    assert open_slices(0.0, 1.0) == 3  # the default: 3 slices at any spacing
+    assert [open_slices(14.0, mm) for mm in (6.25, 4.7, 3.1, 2.3, 1.56, 1.0)] == [3, 3, 5, 7, 9, 13]
+    zz, yy, xx = np.mgrid[:24, :32, :32].astype(np.float32)
+    image = np.full((24, 32, 32), 0.3, np.float32)
+    image[(np.abs(zz - 12) < 2) & (np.hypot(yy - 16, xx - 16) < 8)] += 0.3  # a disc 3 slices thick
+    images, mask = image[:, None], np.ones(image.shape, bool)
+    planar = np.zeros(image.shape, np.float32)
+    base = Scoring(blob_mm=(6.0,), blob_on="image", sigma=0.0, median=1)
+    broad = Scoring.from_dict({**base.to_dict(), "broad_mm": [4.0], "broad_gain": 3.0})
+    deep = Scoring.from_dict({**broad.to_dict(), "broad_open_mm": 7.0})  # 7 slices at 1 mm
+    shallow = anomaly_map(planar, mask, broad, (1.0, 1.0, 1.0), images).max()
+    assert anomaly_map(planar, mask, deep, (1.0, 1.0, 1.0), images).max() < 0.25 * shallow

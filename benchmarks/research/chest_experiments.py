@@ -45,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--erode", type=int, default=None)
     parser.add_argument("--broad", type=float, nargs="*", default=None, help="Scoring.broad_mm")
     parser.add_argument("--broad-gain", type=float, default=None, help="Scoring.broad_gain")
+    parser.add_argument("--broad-max-slice-mm", type=float, default=None)
+    parser.add_argument("--broad-channel", type=int, default=None)
+    parser.add_argument("--broad-max-value", type=float, default=None)
+    parser.add_argument("--broad-open-mm", type=float, default=None)
+    parser.add_argument("--bench-shape", type=int, nargs=3, default=(64, 256, 256))
     parser.add_argument("--normals", type=int, default=12)
     parser.add_argument("--cal-shape", type=int, nargs=3, default=(32, 256, 256))
     parser.add_argument("--quantile", type=float, default=None, help="findings quantile")
@@ -67,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
             "erode_px": args.erode,
             "broad_mm": None if args.broad is None else tuple(args.broad),
             "broad_gain": args.broad_gain,
+            "broad_max_slice_mm": args.broad_max_slice_mm,
+            "broad_channel": args.broad_channel,
+            "broad_max_value": args.broad_max_value,
+            "broad_open_mm": args.broad_open_mm,
         }.items()
         if v is not None
     }
@@ -95,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         k: model.metadata.get(k) for k in ("threshold", "pixel_threshold", "mass_threshold")
     }
     if "phantoms" not in args.skip:
-        row["phantoms"] = bench_detect.lesion_quality(out, args.volumes, (64, 256, 256), 2.5)
+        row["phantoms"] = bench_detect.lesion_quality(
+            out, args.volumes, tuple(args.bench_shape), 2.5
+        )
     if "lung1" not in args.skip:
         row["lung1"] = bench_detect.lung1(out, args.data / "chest_ct_volumes")
     if "lidc" not in args.skip:

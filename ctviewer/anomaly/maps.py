@@ -59,6 +59,16 @@ class Scoring:
     # outside the lungs (liver, spleen; `anomaly.solid`), scored by `solid_gain` times the blob
     # measure at these radii of dark and bright blobs in the first channel (liver11, no default)
     solid_gain: float = 0.0
+    broad_max_slice_mm: float = 0.0  # > 0: the broad term only on volumes (not single images)
+    # whose slices are at most this thick (chest11: at thicker slices it finds no ground glass
+    # and its normals raise the thresholds); 0: everywhere
+    broad_channel: int = -1  # the channel whose opened image the broad term reads (-1: all,
+    # the largest; the lung window alone holds ground glass and costs half)
+    broad_max_value: float = 0.0  # > 0: the broad term only where its opened channel is at most
+    # this (lung window -600/1500: 0.767 = -200 HU, hazier than soft tissue: ground glass, not
+    # the hilum's or the mediastinum's edge, which the first term judges); 0: everywhere
+    broad_open_mm: float = 0.0  # > 0: the opening's size in z is the odd number of slices
+    # nearest to this many mm (at least 3), so that it reaches as far at thin slices; 0: 3 slices
 
     def __post_init__(self) -> None:
         if self.slice_score not in SLICE_SCORES or self.residual not in RESIDUALS:
@@ -190,15 +200,58 @@ def _lung_shape_map(
         channels = list(images.swapaxes(0, 1))  # the largest measure over the channels
         blobs = largest_blob_filter(channels, spacing_mm, scoring.blob_mm, mask, threads)
         out = np.sqrt(planar * blobs).astype(np.float32)
-        if scoring.broad_mm and scoring.broad_gain > 0:
-            opened = [ndimage.grey_opening(c, size=(3, 3, 3)) for c in channels]
-            broad = largest_blob_filter(opened, spacing_mm, scoring.broad_mm, mask, threads)
-            np.maximum(out, np.float32(scoring.broad_gain) * broad, out=out)
+        if broad_applies(scoring, planar.shape[0], spacing_mm[0]):
+            np.maximum(out, broad_term(channels, mask, scoring, spacing_mm, threads), out=out)
         return out
     if scoring.blob_mm:
         blobs = blob_filter(planar, spacing_mm, scoring.blob_mm, threads=threads)
         return np.where(mask, blobs, 0.0).astype(np.float32)
     return planar
+
+
+def broad_applies(scoring: Scoring, n_slices: int, slice_mm: float) -> bool:
+    """Whether the broad term (`Scoring.broad_mm`) is part of the map of a stack of `n_slices`
+    slices `slice_mm` apart."""
+    if not (scoring.broad_mm and scoring.broad_gain > 0):
+        return False
+    limit = scoring.broad_max_slice_mm
+    return limit <= 0 or (n_slices > 1 and slice_mm <= limit)
+
+
+def broad_term(
+    channels: list[np.ndarray],
+    mask: np.ndarray,
+    scoring: Scoring,
+    spacing_mm: tuple[float, float, float],
+    threads: int = 1,
+) -> np.ndarray:
+    """`broad_gain` times the blob measure at `broad_mm` of the image channels (each (n, s, s))
+    grey-opened by 3x3x3, largest over the channels (or `broad_channel` alone), in `mask`; with
+    `broad_max_value`, each channel's measure only where its opened value is at most that."""
+    if scoring.broad_channel >= 0:
+        channels = [channels[scoring.broad_channel]]
+    depth = open_slices(scoring.broad_open_mm, spacing_mm[0])
+    opened = [ndimage.grey_opening(c, size=(depth, 3, 3)) for c in channels]
+    if scoring.broad_max_value <= 0:
+        broad = largest_blob_filter(opened, spacing_mm, scoring.broad_mm, mask, threads)
+        return np.float32(scoring.broad_gain) * broad
+    broad = np.zeros(mask.shape, np.float32)
+    for image in opened:
+        where = mask & (image <= scoring.broad_max_value)
+        np.maximum(
+            broad,
+            largest_blob_filter([image], spacing_mm, scoring.broad_mm, where, threads),
+            out=broad,
+        )
+    return np.float32(scoring.broad_gain) * broad
+
+
+def open_slices(open_mm: float, slice_mm: float) -> int:
+    """Slices of the broad term's opening in z: 3, or with `open_mm` > 0 the odd number nearest
+    to `open_mm` / `slice_mm` (at least 3)."""
+    if open_mm <= 0 or slice_mm <= 0:
+        return 3
+    return max(3, 2 * int(round((open_mm / slice_mm - 1) / 2)) + 1)
 
 
 def slice_scores(maps: np.ndarray, mask: np.ndarray, scoring: Scoring) -> np.ndarray:
