@@ -170,14 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             median=args.median,
             blob_mm=tuple(args.blob),
             blob_on=args.blob_on,
-            broad_mm=tuple(args.broad),
-            broad_gain=args.broad_gain,
-            solid_mm=tuple(args.solid),
-            solid_gain=args.solid_gain,
-            broad_max_slice_mm=args.broad_max_slice_mm,
-            broad_channel=args.broad_channel,
-            broad_max_value=args.broad_max_value,
-            broad_open_mm=args.broad_open_mm,
+            **_added_terms(args),
         ),
         findings_seed=args.findings_seed,
         body_parts=("chest",),
@@ -208,14 +201,7 @@ def add_spacing_calibrations(path: Path, args: argparse.Namespace) -> None:
     if args.broad or args.solid:  # a new scoring: the main calibration too, on fresh normals
         model.scoring = replace(
             model.scoring,
-            broad_mm=tuple(args.broad),
-            broad_gain=args.broad_gain,
-            solid_mm=tuple(args.solid),
-            solid_gain=args.solid_gain,
-            broad_max_slice_mm=args.broad_max_slice_mm,
-            broad_channel=args.broad_channel,
-            broad_max_value=args.broad_max_value,
-            broad_open_mm=args.broad_open_mm,
+            **_added_terms(args),
         )
         model.metadata["scoring"] = model.scoring.to_dict()
         slice_mm = make_phantom(shape=tuple(args.shape)).volume.spacing[0]
@@ -243,6 +229,20 @@ def add_spacing_calibrations(path: Path, args: argparse.Namespace) -> None:
     save_model(model, args.out)
     main = "redone" if redo else "kept"
     print(f"wrote {args.out}: main calibration at {cal['slice_mm']} mm {main}, {len(added)} added")
+
+
+def _added_terms(args: argparse.Namespace) -> dict:
+    """The Scoring fields of the terms added to the shipped recipe (broad, solid organs)."""
+    return {
+        "broad_mm": tuple(args.broad),
+        "broad_gain": args.broad_gain,
+        "solid_mm": tuple(args.solid),
+        "solid_gain": args.solid_gain,
+        "broad_max_slice_mm": args.broad_max_slice_mm,
+        "broad_channel": args.broad_channel,
+        "broad_max_value": args.broad_max_value,
+        "broad_open_mm": args.broad_open_mm,
+    }
 
 
 def _seeds(args: argparse.Namespace) -> range:
