@@ -9,9 +9,9 @@ slices (the z spacing from the volume) and in 2D on a single image. Scales are b
 (σ = r / √d, where a ball of radius r responds most), converted to pixels per axis.
 
 Thin slices are merged first (`merged_slices`, `MERGE_THIN`): where the slices are at most half
-the finest in-plane pixel, the stack is smoothed in z by a Gaussian narrower than the smallest
-scale's and every k-th slice is measured, so that z is no finer than in-plane. The rest of each
-scale's z kernel runs on the merged slices (Gaussians compose), and each scale's measure is
+the finest in-plane pixel, a scale whose z kernel stays wide enough on merged slices is measured
+on every k-th slice of the stack smoothed in z, so that z is no finer than in-plane. The rest of
+each scale's z kernel runs on the merged slices (Gaussians compose), and each scale's measure is
 interpolated back onto every slice before its clipping and the maximum over scales. This is an
 approximation (on the 300-slice bench about half the blob stage's time); thicker slices are
 measured exactly as they are.
