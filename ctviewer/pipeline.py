@@ -81,8 +81,12 @@ class PlanarMaps:
 
     @property
     def scored(self) -> np.ndarray:
-        """Where slice scores are read: the scoring mask and the solid-organ region."""
-        return self.mask if self.solid is None else self.mask | self.solid
+        return scored_region(self.mask, self.solid)
+
+
+def scored_region(mask: np.ndarray, solid: np.ndarray | None) -> np.ndarray:
+    """Where slice scores are read: the scoring mask and the solid-organ region, if scored."""
+    return mask if solid is None else mask | solid
 
 
 def reads_image(scoring: Scoring) -> bool:
@@ -243,7 +247,7 @@ def detect(
     check_cancel(cancel)
     maps = shape_map(planar, mask, model.scoring, spacing, images, cpu_threads(), solid)
     del planar, images
-    scores = slice_scores(maps, mask if solid is None else mask | solid, model.scoring)
+    scores = slice_scores(maps, scored_region(mask, solid), model.scoring)
     # stage 3: the map restored onto the volume grid, RESTORE_SLICES at a time
     full = lazy_zeros(volume.shape, MAP_DTYPE)  # paged in only where the map is non-zero
     hot: list[tuple[np.ndarray, np.ndarray]] = []  # voxels above `collect`: flat index, value

@@ -232,17 +232,15 @@ def broad_term(
         channels = [channels[scoring.broad_channel]]
     depth = open_slices(scoring.broad_open_mm, spacing_mm[0])
     opened = [ndimage.grey_opening(c, size=(depth, 3, 3)) for c in channels]
-    if scoring.broad_max_value <= 0:
-        broad = largest_blob_filter(opened, spacing_mm, scoring.broad_mm, mask, threads)
-        return np.float32(scoring.broad_gain) * broad
+    limit = scoring.broad_max_value
+    if limit <= 0:  # one measure over every channel, else each where it is hazy enough
+        groups = [(opened, mask)]
+    else:
+        groups = [([image], mask & (image <= limit)) for image in opened]
     broad = np.zeros(mask.shape, np.float32)
-    for image in opened:
-        where = mask & (image <= scoring.broad_max_value)
-        np.maximum(
-            broad,
-            largest_blob_filter([image], spacing_mm, scoring.broad_mm, where, threads),
-            out=broad,
-        )
+    for images, where in groups:
+        found = largest_blob_filter(images, spacing_mm, scoring.broad_mm, where, threads)
+        np.maximum(broad, found, out=broad)
     return np.float32(scoring.broad_gain) * broad
 
 
